@@ -1,0 +1,146 @@
+"""The `mailmon` command line: check-config, scan, filter, quarantine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from monitor.config import EX_CONFIG, Config, ConfigError, load_config, resolve_path
+
+EX_USAGE_INPUT = 2
+log = logging.getLogger("mailmon")
+
+
+def _common(sub: bool) -> argparse.ArgumentParser:
+    """--config and -v, accepted before or after the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    # A subcommand must not reset what was given before it: its defaults are suppressed.
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default /etc/mailmon/config.toml, else ./config.toml)",
+        **default,
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailmon",
+        description="Giám sát tuân thủ quy chế thư điện tử công vụ / Compliance monitor for official mail",
+        parents=[_common(sub=False)],
+    )
+    common = _common(sub=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-config", parents=[common], help="validate a config file (exit 78 if bad)")
+    check.add_argument("file", nargs="?", help="the file to check (default: --config or the default path)")
+
+    scan = sub.add_parser("scan", parents=[common], help="evaluate one message offline")
+    scan.add_argument("--mail-from", default="", help="envelope sender")
+    scan.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeat)")
+    scan.add_argument("--json", action="store_true", help="print one JSON object")
+    scan.add_argument("file", help="the message (.eml), or - for standard input")
+
+    sub.add_parser("filter", parents=[common], help="run the SMTP content filter")
+
+    quarantine = sub.add_parser("quarantine", parents=[common], help="list, show, release or delete")
+    qsub = quarantine.add_subparsers(dest="qcommand", required=True)
+    qlist = qsub.add_parser("list", parents=[common], help="messages held in quarantine")
+    qlist.add_argument("--all", action="store_true", help="also released, deleted and rejected copies")
+    qlist.add_argument("--json", action="store_true")
+    for name, text in (("show", "print one message"), ("release", "deliver it"), ("delete", "remove it")):
+        q = qsub.add_parser(name, parents=[common], help=text)
+        q.add_argument("id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "check-config":
+        return cmd_check_config(Path(args.file) if args.file else resolve_path(args.config))
+    try:
+        config = load_config(resolve_path(args.config))
+    except ConfigError as exc:
+        _print_config_errors(exc)
+        return EX_CONFIG
+    if args.command == "scan":
+        from monitor.scan import cmd_scan
+
+        return cmd_scan(config, args.file, args.mail_from, args.rcpt, as_json=args.json)
+    if args.command == "filter":
+        from monitor.filter_service import run_filter_forever
+
+        return run_filter_forever(config)
+    if args.command == "quarantine":
+        return cmd_quarantine(config, args)
+    raise AssertionError(args.command)
+
+
+def _print_config_errors(exc: ConfigError) -> None:
+    print(f"{exc.path}: cấu hình không hợp lệ / invalid configuration:", file=sys.stderr)
+    for error in exc.errors:
+        print(f"  {error}", file=sys.stderr)
+
+
+def cmd_check_config(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_config_errors(exc)
+        return EX_CONFIG
+    print(
+        f"{path}: OK (profile {config.profile.name}, "
+        f"local domains {', '.join(config.organization.local_domains)})"
+    )
+    return 0
+
+
+def cmd_quarantine(config: Config, args: Any) -> int:
+    from monitor.quarantine import Quarantine
+    from monitor.release import release
+    from monitor.store import Store
+
+    store = Store(config.storage.database)
+    quarantine = Quarantine(config.storage.quarantine_dir)
+    if args.qcommand == "list":
+        rows = store.quarantine(None if args.all else "held")
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        else:
+            for r in rows:
+                print(
+                    f"{r['id']}  {r['status']:<9} {r['time']}  "
+                    f"{r['mail_from'] or '<>'} -> {', '.join(r['rcpt_tos'])}"
+                )
+                print(f"    {r['reason']}")
+            print(f"{len(rows)} thư / message(s)")
+        return 0
+    entry = store.quarantine_entry(args.id)
+    if entry is None:
+        print(f"không có / no such quarantine id: {args.id}", file=sys.stderr)
+        return 1
+    if args.qcommand == "show":
+        sys.stdout.write(quarantine.read(entry).decode("utf-8", "replace"))
+        return 0
+    if args.qcommand == "delete":
+        quarantine.delete(store, args.id)
+        print(f"đã xoá / deleted {args.id}")
+        return 0
+    reply = release(config, store, quarantine, entry)
+    print(f"đã chuyển / released {args.id}: {reply}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

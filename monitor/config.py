@@ -1,0 +1,218 @@
+"""config.toml → one frozen, fully validated Config; every error reported with its TOML path.
+
+Secrets never live in config.toml: keys ending in ``_file`` name files that hold them. Relative
+paths are resolved against the directory of the config file, so the repository's example
+config.toml runs the demo from any working directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rules import TRAFFIC_RULES
+from rules.base import Action
+from rules.profile import PROFILE_NAMES, Profile, load_profile, profile_keys
+
+DEFAULT_PATHS = (Path("/etc/mailmon/config.toml"), Path("config.toml"))
+EX_CONFIG = 78
+
+HostPort = Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")]
+Domain = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``errors`` holds one line per problem."""
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        super().__init__(f"{path}: {len(errors)} error(s)")
+        self.path = path
+        self.errors = errors
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if "password" in key and not key.endswith("_file"):
+                    raise ValueError(
+                        f"'{key}': secrets are not written in config.toml; "
+                        f"put it in a file and name that file in '{key}_file'"
+                    )
+        return data
+
+
+class Organization(_Section):
+    name: str = "Cơ quan nhà nước"
+    local_domains: list[Domain] = Field(min_length=1)
+    government_domains: list[Domain] = ["gov.vn"]
+
+    @field_validator("local_domains", "government_domains")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [d.lower() for d in v]
+
+
+class ProfileSection(_Section):
+    name: str = "dn-2022"
+    overrides: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in PROFILE_NAMES:
+            raise ValueError(f"unknown profile {v!r}; shipped profiles: {', '.join(PROFILE_NAMES)}")
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(v) - profile_keys())
+        if unknown:
+            raise ValueError(f"unknown profile keys {unknown}; known: {sorted(profile_keys())}")
+        return v
+
+
+class Storage(_Section):
+    database: Path = Path("/var/lib/mailmon/mailmon.sqlite3")
+    spool_dir: Path = Path("/var/spool/mailmon/incoming")
+    quarantine_dir: Path = Path("/var/spool/mailmon/quarantine")
+
+
+class FilterSection(_Section):
+    mode: Literal["after-queue", "before-queue"] = "after-queue"
+    listen: HostPort = "127.0.0.1:10025"
+    reinject: HostPort = "127.0.0.1:10026"
+    hostname: str = "mailmon.localhost"
+    max_message_bytes: int = Field(default=64 * 2**20, ge=1024)
+    spool_memory_bytes: int = Field(default=2**20, ge=0)
+    scan_timeout_seconds: float = Field(default=60.0, gt=0)
+    reinject_timeout_seconds: float = Field(default=120.0, gt=0)
+    workers: int = Field(default=2, ge=1, le=64)
+    quarantine_rejected: bool = True
+
+
+class Inspection(_Section):
+    max_mime_parts: int = Field(default=1000, ge=1)
+    max_mime_depth: int = Field(default=20, ge=1)
+    max_header_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_archive_members: int = Field(default=1000, ge=1)
+    max_decode_bytes: int = Field(default=64 * 2**20, ge=1024)
+
+
+class RuleSection(_Section):
+    action: Literal["pass", "tag", "quarantine", "reject"] | None = None
+    enabled: bool = True
+
+
+class Dovecot(_Section):
+    master_user: str = "monitor"
+    master_password_file: Path | None = None
+    imap: HostPort = "127.0.0.1:143"
+    managesieve: HostPort = "127.0.0.1:4190"
+
+
+class Config(_Section):
+    organization: Organization
+    profile: ProfileSection = ProfileSection()
+    storage: Storage = Storage()
+    filter: FilterSection = FilterSection()
+    inspection: Inspection = Inspection()
+    rules: dict[str, RuleSection] = {}
+    dovecot: Dovecot = Dovecot()
+
+    def rule_action(self, rule_id: str) -> Action | None:
+        """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""
+        section = self.rules.get(rule_id)
+        if section is None:
+            return None
+        if not section.enabled:
+            return Action.PASS
+        return Action.parse(section.action) if section.action else None
+
+    def load_profile(self) -> Profile:
+        return load_profile(self.profile.name).with_overrides(self.profile.overrides)
+
+
+def resolve_path(explicit: str | Path | None) -> Path:
+    """--config FILE, else /etc/mailmon/config.toml, else ./config.toml."""
+    if explicit:
+        return Path(explicit)
+    for candidate in DEFAULT_PATHS:
+        if candidate.exists():
+            return candidate
+    return DEFAULT_PATHS[0]
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the whole file; raise ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror or exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"TOML syntax: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8: {exc}"]) from exc
+    errors = _unknown_rules(data)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(e) for e in exc.errors()] + errors) from exc
+    if errors:
+        raise ConfigError(path, errors)
+    return _resolve_paths(config, path.parent.resolve())
+
+
+def _unknown_rules(data: dict[str, Any]) -> list[str]:
+    """Checked beside the model so that an unknown id is reported with every other error."""
+    rules = data.get("rules")
+    if not isinstance(rules, dict):
+        return []
+    return [
+        f"rules.{rule_id}: unknown rule id; known: {', '.join(sorted(TRAFFIC_RULES))}"
+        for rule_id in sorted(set(rules) - set(TRAFFIC_RULES))
+    ]
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, dict) or error["type"] == "missing" else f" (got {got!r})"
+    return f"{where}: {message}{shown}"
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    storage = config.storage.model_copy(
+        update={k: fix(getattr(config.storage, k)) for k in ("database", "spool_dir", "quarantine_dir")}
+    )
+    dovecot = config.dovecot.model_copy(
+        update={"master_password_file": fix(config.dovecot.master_password_file)}
+    )
+    return config.model_copy(update={"storage": storage, "dovecot": dovecot})
+
+
+def read_secret(path: Path | None, what: str) -> str:
+    """The first line of a secret file (systemd credentials and `echo pw > file` both work)."""
+    if path is None:
+        raise ConfigError(Path("config.toml"), [f"{what}: no file is configured"])
+    try:
+        return path.read_text("utf-8").splitlines()[0].strip()
+    except (OSError, IndexError) as exc:
+        raise ConfigError(path, [f"{what}: cannot read the secret file {path}: {exc}"]) from exc
+
+
+def split_hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)

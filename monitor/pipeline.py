@@ -1,0 +1,107 @@
+"""One message in, one verdict out: parse, run every traffic rule, resolve the actions.
+
+Pure and synchronous: the SMTP filter runs it in a worker process (so a 40 MB parse never stalls
+the event loop), and ``mailmon scan`` runs it inline. No sockets, no store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.config import Config
+from monitor.message import Limits, ParsedMessage, parse_message
+from monitor.verdict import Verdict, decide
+from rules import TRAFFIC_RULES
+from rules.base import Action, Finding
+from rules.facts import Attachment, Domains, MessageFacts
+from rules.profile import Profile
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The picklable part of the config that evaluation needs (sent to worker processes)."""
+
+    domains: Domains
+    profile: Profile
+    limits: Limits
+    actions: dict[str, Action] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        actions = {}
+        for rule_id in TRAFFIC_RULES:
+            action = config.rule_action(rule_id)
+            if action is not None:
+                actions[rule_id] = action
+        inspection = config.inspection
+        return cls(
+            domains=Domains(
+                local=tuple(config.organization.local_domains),
+                government=tuple(config.organization.government_domains),
+            ),
+            profile=config.load_profile(),
+            limits=Limits(
+                max_mime_parts=inspection.max_mime_parts,
+                max_mime_depth=inspection.max_mime_depth,
+                max_header_bytes=inspection.max_header_bytes,
+                max_archive_members=inspection.max_archive_members,
+                max_decode_bytes=inspection.max_decode_bytes,
+            ),
+            actions=actions,
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    verdict: Verdict
+    direction: str
+    message_id: str
+    attachments: tuple[Attachment, ...]
+    problems: tuple[str, ...]
+    seconds: float
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.verdict.findings
+
+
+def facts_from(
+    parsed: ParsedMessage, mail_from: str, rcpt_tos: tuple[str, ...], domains: Domains
+) -> MessageFacts:
+    return MessageFacts(
+        mail_from=mail_from,
+        rcpt_tos=rcpt_tos,
+        domains=domains,
+        headers=tuple(parsed.headers),
+        subject=parsed.subject,
+        attachments=tuple(parsed.attachments),
+        problems=tuple(parsed.problems),
+        limit_hits=tuple(parsed.limit_hits),
+        body_text="\n".join(parsed.body_text),
+    )
+
+
+def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
+    """Run every traffic rule on one raw message and decide what to do with it."""
+    started = time.perf_counter()
+    parsed = parse_message(data, settings.limits)
+    facts = facts_from(parsed, mail_from, rcpt_tos, settings.domains)
+    findings: list[Finding] = []
+    for rule in TRAFFIC_RULES.values():
+        findings.extend(rule.check(facts, settings.profile))
+    verdict = decide(findings, settings.actions)
+    return Evaluation(
+        verdict=verdict,
+        direction=facts.direction,
+        message_id=(facts.header("Message-ID") or "").strip(),
+        attachments=facts.attachments,
+        problems=facts.problems,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate_file(path: Path, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
+    """Worker-process entry point for a spooled message: read it once, evaluate."""
+    return evaluate(path.read_bytes(), mail_from, rcpt_tos, settings)

@@ -1,0 +1,110 @@
+"""`mailmon scan`: the filter's evaluation, offline, for one message (the JSON contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Config
+from monitor.pipeline import Evaluation, Settings, evaluate
+from monitor.verdict import one_line
+
+EX_INPUT = 2
+
+
+def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
+    return {
+        "verdict": str(evaluation.verdict.action),
+        "direction": evaluation.direction,
+        "message_id": evaluation.message_id,
+        "violations": [
+            {
+                "rule": f.rule,
+                "severity": str(f.severity),
+                "action": str(f.action),
+                "detail": f.detail,
+                "citation": f.citation,
+            }
+            for f in evaluation.findings
+        ],
+        "attachments": [
+            {
+                "filename": a.filename,
+                "size": a.size,
+                "type": a.true_type or a.content_type,
+                "content_type": a.content_type,
+                "members": [
+                    {
+                        "name": m.name,
+                        "size": m.size,
+                        "depth": m.depth,
+                        "type": m.true_type,
+                        "encrypted": m.encrypted,
+                    }
+                    for m in a.members
+                ],
+            }
+            for a in evaluation.attachments
+        ],
+        "problems": list(evaluation.problems),
+    }
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_json: bool) -> int:
+    try:
+        data = _read(path)
+    except OSError as exc:
+        print(f"mailmon scan: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EX_INPUT
+    reason = unusable(data)
+    if reason:
+        print(f"mailmon scan: {path}: {reason}", file=sys.stderr)
+        return EX_INPUT
+    evaluation = evaluate(data, mail_from, tuple(rcpts), Settings.from_config(config))
+    if as_json:
+        print(json.dumps(evaluation_json(evaluation), ensure_ascii=False))
+    else:
+        print(human_summary(evaluation))
+    return 0
+
+
+def unusable(data: bytes) -> str | None:
+    """Why these bytes are not a message at all (None when they can be scanned)."""
+    if not data.strip():
+        return "tệp rỗng / empty file"
+    first_line = data.split(b"\n", 1)[0]
+    if b":" not in first_line and not first_line.startswith((b" ", b"\t", b"From ")):
+        return "không phải thư (không có dòng tiêu đề) / not a message (no header line)"
+    return None
+
+
+def human_summary(evaluation: Evaluation) -> str:
+    labels = {
+        "pass": "cho qua / pass",
+        "tag": "gắn nhãn / tag",
+        "quarantine": "cách ly / quarantine",
+        "reject": "từ chối / reject",
+    }
+    lines = [
+        f"Kết luận / verdict: {labels[str(evaluation.verdict.action)]} "
+        f"(chiều / direction: {evaluation.direction})"
+    ]
+    for finding in evaluation.findings:
+        lines.append(f"  - [{finding.action}] {one_line(finding)}")
+    if not evaluation.findings:
+        lines.append("  Không phát hiện vi phạm / no violations found")
+    for att in evaluation.attachments:
+        lines.append(
+            f"  tệp / file: {att.display_name} ({att.size:,} bytes, {att.true_type or att.content_type})"
+        )
+        for m in att.members:
+            lines.append(f"    {'  ' * (m.depth - 1)}└ {m.name} ({m.size:,} bytes, {m.true_type or '?'})")
+    return "\n".join(lines)

@@ -1,0 +1,245 @@
+"""The SMTP content filter: a thin aiosmtpd handler over the pure pipeline (monitor/pipeline.py).
+
+A message is answered 250 only after it was re-injected into Postfix (answered 250 there) or
+is durably in quarantine; a reject is explained in one line with the rule and its clause; any
+doubt (a timeout, a crash, a dependency down) is a 451 so that Postfix keeps the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from monitor import replies
+from monitor.config import Config, split_hostport
+from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file
+from monitor.quarantine import Quarantine
+from monitor.reinject import ReinjectError, reinject
+from monitor.spool import Spool
+from monitor.store import AsyncStore
+from monitor.verdict import one_line
+from rules.base import Action, Finding
+
+log = logging.getLogger("mailmon.filter")
+
+VERSION_HEADER = "X-Mailmon"
+
+
+def tag_headers(evaluation: Evaluation) -> bytes:
+    """Header lines naming the findings of a delivered message (ASCII-safe, one per finding)."""
+    lines = [f"{VERSION_HEADER}: {evaluation.verdict.action} ({len(evaluation.findings)} findings)"]
+    for finding in evaluation.findings:
+        detail = " ".join(finding.detail.split())[:300]
+        lines.append(f"X-Mailmon-Finding: {finding.rule}; {finding.citation}; {finding.action}; {detail}")
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+
+
+def finding_rows(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rule": f.rule,
+            "severity": str(f.severity),
+            "action": str(f.action),
+            "detail": f.detail,
+            "citation": f.citation,
+        }
+        for f in findings
+    ]
+
+
+class FilterHandler:
+    """aiosmtpd handler: evaluate in a worker process, then deliver, quarantine or reject."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: AsyncStore,
+        *,
+        pool: ProcessPoolExecutor | None = None,
+        io_executor: Executor | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = Settings.from_config(config)
+        self.store = store
+        self.quarantine = Quarantine(config.storage.quarantine_dir)
+        self._pool = pool
+        self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
+        self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
+        self.in_flight = 0
+
+    # -- worker processes -------------------------------------------------------------------
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the daemon has threads (store, I/O) that a fork would copy mid-lock.
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=self.config.filter.workers, mp_context=context)
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _evaluate(self, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...]) -> Evaluation:
+        loop = asyncio.get_running_loop()
+        try:
+            if spool.in_memory:
+                data = spool.getvalue()
+                fut = loop.run_in_executor(self.pool, evaluate, data, mail_from, rcpt_tos, self.settings)
+            else:
+                path = spool.to_file()
+                fut = loop.run_in_executor(self.pool, evaluate_file, path, mail_from, rcpt_tos, self.settings)
+            return await asyncio.wait_for(fut, self.config.filter.scan_timeout_seconds)
+        except BrokenProcessPool:
+            log.error("a worker process died; starting a new pool")
+            self._pool = None
+            raise
+
+    # -- aiosmtpd hooks ---------------------------------------------------------------------
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("filter error: %s", type(error).__name__, exc_info=error)
+        return str(replies.R451_INTERNAL)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        spool: Spool = envelope.spool
+        xforward: dict[str, str] = getattr(envelope, "xforward", {}) or {}
+        utf8 = "SMTPUTF8" in (envelope.mail_options or ())
+        self.in_flight += 1
+        try:
+            return replies.for_client(await self._handle(envelope, session, spool, xforward), utf8)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, envelope: Any, session: Any, spool: Spool, xforward: dict[str, str]) -> str:
+        mail_from = envelope.mail_from or ""
+        rcpt_tos = tuple(envelope.rcpt_tos)
+        queue_id = xforward.get("IDENT", "")
+        try:
+            try:
+                evaluation = await self._evaluate(spool, mail_from, rcpt_tos)
+            except TimeoutError:
+                log.warning("scan timed out queue_id=%s size=%d", queue_id, spool.size)
+                return str(replies.R451_SCAN_TIMEOUT)
+            meta = {
+                "message_id": evaluation.message_id,
+                "queue_id": queue_id,
+                "client_addr": xforward.get("ADDR", session.peer[0] if session.peer else ""),
+                "mail_from": mail_from,
+                "rcpt_tos": list(rcpt_tos),
+                "direction": evaluation.direction,
+                "size": spool.size,
+                "verdict": str(evaluation.verdict.action),
+                "seconds": round(evaluation.seconds, 6),
+            }
+            action = evaluation.verdict.action
+            if action in (Action.PASS, Action.TAG):
+                return await self._deliver(envelope, spool, evaluation, meta)
+            if action == Action.QUARANTINE:
+                return await self._quarantine(spool, evaluation, meta)
+            return await self._reject(spool, evaluation, meta)
+        except Exception as exc:
+            return await self.handle_exception(exc)
+
+    # -- outcomes ---------------------------------------------------------------------------
+    async def _deliver(
+        self, envelope: Any, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]
+    ) -> str:
+        prepend = tag_headers(evaluation) if evaluation.findings else b""
+        try:
+            result = await reinject(
+                self.reinject_host,
+                self.reinject_port,
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                mail_options=list(envelope.mail_options or ()),
+                spool=spool,
+                prepend=prepend,
+                timeout=self.config.filter.reinject_timeout_seconds,
+                local_hostname=self.config.filter.hostname,
+                executor=self._io,
+            )
+        except ReinjectError as exc:
+            log.warning(
+                "re-injection failed queue_id=%s temporary=%s code=%s: %s",
+                meta["queue_id"],
+                exc.temporary,
+                exc.code,
+                exc.text,
+            )
+            if exc.temporary:
+                return str(replies.R451_REINJECT)
+            return replies.R554_REINJECT_REFUSED.with_detail(f"{exc.code} {exc.text}")
+        outcome = "delivered"
+        if result.refused:
+            # Some recipients were refused by Postfix: keep the message for them, never drop it.
+            refused_meta = {**meta, "rcpt_tos": sorted(result.refused)}
+            qid = await self.store.call(
+                lambda store: self.quarantine.keep(
+                    spool, store, {**refused_meta, "reason": f"re-injection refused: {result.refused}"}
+                )
+            )
+            outcome = f"delivered; undelivered copy kept as {qid}"
+        await self._record(meta, evaluation, outcome)
+        log.info(
+            "delivered queue_id=%s message_id=%s verdict=%s rules=%s size=%d",
+            meta["queue_id"],
+            meta["message_id"],
+            meta["verdict"],
+            ",".join(f.rule for f in evaluation.findings) or "-",
+            spool.size,
+        )
+        return replies.R250_DELIVERED.with_detail(result.text or "ok")
+
+    async def _quarantine(self, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
+        reason = "; ".join(one_line(f) for f in evaluation.verdict.deciding)
+        try:
+            qid = await self.store.call(
+                lambda store: self.quarantine.keep(spool, store, {**meta, "reason": reason})
+            )
+        except Exception:
+            log.exception("quarantine failed queue_id=%s", meta["queue_id"])
+            return str(replies.R451_STORE)
+        await self._record(meta, evaluation, f"quarantined as {qid}")
+        log.info("quarantined queue_id=%s id=%s rules=%s", meta["queue_id"], qid, _rules(evaluation))
+        deciding = evaluation.verdict.deciding[0]
+        return replies.R250_QUARANTINED.with_detail(f"{qid} ({deciding.rule}, {deciding.citation})")
+
+    async def _reject(self, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
+        deciding = evaluation.verdict.deciding[0]
+        outcome = "rejected"
+        if self.config.filter.quarantine_rejected:
+            try:
+                qid = await self.store.call(
+                    lambda store: self.quarantine.keep(
+                        spool, store, {**meta, "reason": one_line(deciding), "status": "rejected"}
+                    )
+                )
+                outcome = f"rejected; copy kept as {qid}"
+            except Exception:
+                log.exception("could not keep a copy of a rejected message queue_id=%s", meta["queue_id"])
+        await self._record(meta, evaluation, outcome)
+        log.info("rejected queue_id=%s rules=%s", meta["queue_id"], _rules(evaluation))
+        return replies.policy_reject(
+            f"{deciding.title.vi}: {deciding.detail}", deciding.title.en, deciding.rule, deciding.citation
+        )
+
+    async def _record(self, meta: dict[str, Any], evaluation: Evaluation, outcome: str) -> None:
+        rows = finding_rows(evaluation.findings)
+        row = {**meta, "outcome": outcome}
+        try:
+            await self.store.call(lambda store: store.record_message(row, rows))
+        except Exception:
+            # The message itself is safe (delivered or quarantined); losing the record is logged loudly.
+            log.exception("could not record findings queue_id=%s", meta["queue_id"])
+
+
+def _rules(evaluation: Evaluation) -> str:
+    return ",".join(f.rule for f in evaluation.findings) or "-"

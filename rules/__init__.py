@@ -1,0 +1,10 @@
+"""The regulations as code: one module per family of rules, listed here explicitly."""
+
+from __future__ import annotations
+
+from rules import attachments, forwarding, inspection
+from rules.base import TrafficRule
+from rules.registry import build_registry
+
+ALL_TRAFFIC_RULES: tuple[type[TrafficRule], ...] = forwarding.RULES + attachments.RULES + inspection.RULES
+TRAFFIC_RULES: dict[str, TrafficRule] = build_registry(ALL_TRAFFIC_RULES)

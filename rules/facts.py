@@ -1,0 +1,103 @@
+"""The facts a traffic rule sees: envelope, headers and attachments of one message, already parsed.
+
+Rules never parse MIME themselves; monitor/message.py builds these facts (in a worker process) and
+hands them over. Everything here is plain, frozen data, so a rule test needs no fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def domain_of(address: str) -> str:
+    """The domain of an address, lower case; '' for the null sender or a bare local part."""
+    address = address.strip().strip("<>")
+    return address.rpartition("@")[2].lower().rstrip(".") if "@" in address else ""
+
+
+def in_domains(domain: str, domains: tuple[str, ...]) -> bool:
+    """True when ``domain`` is one of ``domains`` or a subdomain of one (``x.gov.vn`` in ``gov.vn``)."""
+    domain = domain.lower().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+@dataclass(frozen=True)
+class Domains:
+    """Which domains are this organisation's own, and which belong to state bodies."""
+
+    local: tuple[str, ...]
+    government: tuple[str, ...]
+
+    def is_local(self, address: str) -> bool:
+        return in_domains(domain_of(address), self.local)
+
+    def is_government(self, address: str) -> bool:
+        domain = domain_of(address)
+        return bool(domain) and (in_domains(domain, self.government) or in_domains(domain, self.local))
+
+    def direction(self, mail_from: str, rcpt_tos: tuple[str, ...]) -> str:
+        """outbound | inbound | internal | relay, from the envelope (DESIGN.md contract)."""
+        from_local = self.is_local(mail_from)
+        to_local = [self.is_local(r) for r in rcpt_tos]
+        if from_local:
+            return "internal" if to_local and all(to_local) else "outbound"
+        return "inbound" if any(to_local) else "relay"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file found inside an archive (or a message attached to a message), at some depth."""
+
+    name: str
+    size: int
+    depth: int
+    true_type: str | None = None
+    encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One leaf MIME part other than the message's own text body."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    true_type: str | None = None
+    members: tuple[Member, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        return self.filename or f"({self.content_type})"
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """Everything a traffic rule may look at for one message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    domains: Domains
+    headers: tuple[tuple[str, str], ...] = ()
+    subject: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    problems: tuple[str, ...] = ()
+    limit_hits: tuple[str, ...] = ()
+    body_text: str = ""
+    _index: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, value in self.headers:
+            self._index.setdefault(name.lower(), []).append(value)
+
+    @property
+    def direction(self) -> str:
+        return self.domains.direction(self.mail_from, self.rcpt_tos)
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        values = self._index.get(name.lower())
+        return values[0] if values else None
+
+    def header_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))

@@ -1,0 +1,332 @@
+"""Write the rule samples under tests/samples/<rule-id>/ (run once; the outputs are committed).
+
+Each sample is NAME.eml plus NAME.toml: the envelope, whether the rule must fire (`hit`), an
+optional `detail` substring, and optional `[profile]` overrides. Binary payloads are built here
+so that the repository holds no real executable.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+HERE = Path(__file__).parent
+POLICY = policy.default.clone(linesep="\r\n")
+
+PE = b"MZ" + b"\x90" * 58 + (64).to_bytes(4, "little") + b"PE\x00\x00" + b"\x4c\x01" + b"\x00" * 200
+ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 200
+LNK = bytes.fromhex("4c0000000114020000000000c000000000000046") + b"\x00" * 60
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+DOCX = zip_bytes(
+    {
+        "[Content_Types].xml": b'<?xml version="1.0"?><Types/>',
+        "word/document.xml": "<w:document>Báo cáo</w:document>".encode(),
+        "docProps/app.xml": b"<Properties/>",
+    }
+)
+JAR = zip_bytes({"META-INF/MANIFEST.MF": b"Main-Class: A\n", "A.class": b"\xca\xfe\xba\xbe\x00\x00\x00\x34"})
+
+
+def message(
+    subject: str,
+    *,
+    sender: str = "hoant.stttt@example.gov.vn",
+    to: str = "vanphong@example.gov.vn",
+    body: str = "Kính gửi anh chị,\nĐề nghị xem tài liệu.\n",
+    headers: dict[str, str] | None = None,
+    attachments: list[tuple[str, bytes, str]] = (),  # type: ignore[assignment]
+) -> EmailMessage:
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 16 Nov 2026 08:30:00 +0700"
+    msg["Message-ID"] = f"<{zlib.crc32(subject.encode()):08x}@example.gov.vn>"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for filename, data, ctype in attachments:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg
+
+
+def write(rule: str, name: str, msg: EmailMessage | bytes, meta: str) -> None:
+    folder = HERE / rule
+    folder.mkdir(exist_ok=True)
+    raw = msg if isinstance(msg, bytes) else msg.as_bytes()
+    (folder / f"{name}.eml").write_bytes(raw)
+    (folder / f"{name}.toml").write_text(meta.strip() + "\n", encoding="utf-8")
+
+
+def forwarding() -> None:
+    r = "auto-forward-external"
+    write(
+        r,
+        "sieve-redirect-to-gmail",
+        message(
+            "Giấy mời họp giao ban",
+            sender="lanhdao@partner.gov.vn",
+            to="hoant.stttt@example.gov.vn",
+            headers={
+                "X-Sieve": "Pigeonhole Sieve 0.5.19",
+                "X-Sieve-Redirected-From": "hoant.stttt@example.gov.vn",
+            },
+        ),
+        'mail_from = "lanhdao@partner.gov.vn"\nrcpt = ["someone@gmail.com"]\nhit = true\n'
+        'detail = "hoant.stttt@example.gov.vn → someone@gmail.com"',
+    )
+    write(
+        r,
+        "gmail-forward-into-official",
+        message(
+            "Fwd tự động",
+            sender="nguoi.dan@gmail.com",
+            to="nguoi.dan@gmail.com",
+            headers={
+                "X-Forwarded-To": "vanphong@example.gov.vn",
+                "X-Forwarded-For": "nguoi.dan@gmail.com vanphong@example.gov.vn",
+            },
+        ),
+        'mail_from = "nguoi.dan@gmail.com"\nrcpt = ["vanphong@example.gov.vn"]\nhit = true\n'
+        'detail = "nguoi.dan@gmail.com → vanphong@example.gov.vn"',
+    )
+    write(
+        r,
+        "exchange-inbox-rule-to-yahoo",
+        message(
+            "Kế hoạch năm 2027",
+            sender="ketoan@partner.gov.vn",
+            to="ketoan@partner.gov.vn",
+            headers={
+                "X-MS-Exchange-Inbox-Rules-Loop": "ketoan@partner.gov.vn",
+                "X-MS-Exchange-Generated-Message-Source": "Mailbox Rules Agent",
+            },
+        ),
+        'mail_from = "ketoan@partner.gov.vn"\nrcpt = ["ketoan.canhan@yahoo.com"]\nhit = true\n'
+        'detail = "ketoan@partner.gov.vn → ketoan.canhan@yahoo.com"',
+    )
+    write(
+        r,
+        "auto-submitted-forwarded",
+        message(
+            "Công văn đến số 123",
+            headers={"Auto-Submitted": "auto-forwarded", "Resent-From": "vanphong@example.gov.vn"},
+        ),
+        'mail_from = "vanphong@example.gov.vn"\nrcpt = ["vanphong.backup@outlook.com"]\nhit = true\n'
+        'detail = "Auto-Submitted"',
+    )
+    write(
+        r,
+        "resent-block-to-hotmail",
+        message(
+            "Thông báo",
+            headers={
+                "Resent-From": "hoant.stttt@example.gov.vn",
+                "Resent-To": "hoant@hotmail.com",
+                "Resent-Date": "Mon, 16 Nov 2026 09:00:00 +0700",
+            },
+        ),
+        'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["hoant@hotmail.com"]\n'
+        'hit = true\ndetail = "Resent-"',
+    )
+    write(
+        r,
+        "redirect-between-government-domains",
+        message(
+            "Báo cáo tuần",
+            headers={"X-Sieve-Redirected-From": "hoant.stttt@example.gov.vn"},
+        ),
+        'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["hoant@sotttt.hanoi.gov.vn"]\nhit = false',
+    )
+    write(
+        r,
+        "manual-fwd-to-gmail",
+        message(
+            "Fwd: Tài liệu hội nghị",
+            body="---------- Forwarded message ---------\nFrom: a@partner.gov.vn\n",
+        ),
+        'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["someone@gmail.com"]\nhit = false',
+    )
+    write(
+        r,
+        "vacation-auto-reply",
+        message(
+            "Trả lời tự động: Vắng mặt",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["someone@gmail.com"]\nhit = false',
+    )
+    write(
+        r,
+        "plain-inbound-from-gmail",
+        message("Hỏi về thủ tục hành chính", sender="nguoi.dan@gmail.com"),
+        'mail_from = "nguoi.dan@gmail.com"\nrcpt = ["vanphong@example.gov.vn"]\nhit = false',
+    )
+
+
+def executables() -> None:
+    r = "executable-attachment"
+    env = 'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    write(
+        r,
+        "exe-with-vietnamese-rfc2231-name",
+        message("Phần mềm kế toán", attachments=[("Cài đặt phần mềm.exe", PE, "application/octet-stream")]),
+        env + 'hit = true\ndetail = "Cài đặt phần mềm.exe"',
+    )
+    write(
+        r,
+        "pe-disguised-as-pdf",
+        message("Hoá đơn", attachments=[("Hoa-don-thang-11.pdf", PE, "application/pdf")]),
+        env + 'hit = true\ndetail = "Windows PE executable"',
+    )
+    write(
+        r,
+        "double-extension",
+        message("Hợp đồng", attachments=[("hop-dong.pdf.scr", b"not really", "application/octet-stream")]),
+        env + 'hit = true\ndetail = "double extension .pdf.scr"',
+    )
+    write(
+        r,
+        "rtlo-name",
+        message("Ảnh", attachments=[("anh\u202egpj.exe", b"xx", "application/octet-stream")]),
+        env + 'hit = true\ndetail = "RTLO"',
+    )
+    write(
+        r,
+        "exe-inside-zip",
+        message(
+            "Tài liệu nén",
+            attachments=[
+                ("tai-lieu.zip", zip_bytes({"doc/bao-cao.pdf": PDF, "doc/setup.exe": PE}), "application/zip")
+            ],
+        ),
+        env + 'hit = true\ndetail = "tai-lieu.zip → doc/setup.exe"',
+    )
+    write(
+        r,
+        "elf-named-docx",
+        message(
+            "Văn bản",
+            attachments=[
+                (
+                    "van-ban.docx",
+                    ELF,
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                )
+            ],
+        ),
+        env + 'hit = true\ndetail = "ELF"',
+    )
+    write(
+        r,
+        "windows-shortcut",
+        message("Lối tắt", attachments=[("thu-muc.lnk", LNK, "application/octet-stream")]),
+        env + 'hit = true\ndetail = "thu-muc.lnk"',
+    )
+    write(
+        r,
+        "java-archive-named-zip",
+        message("Công cụ", attachments=[("cong-cu.zip", JAR, "application/zip")]),
+        env + 'hit = true\ndetail = "Java archive"',
+    )
+    write(
+        r,
+        "shell-script-named-txt",
+        message("Ghi chú", attachments=[("ghi-chu.txt", b"#!/bin/sh\nrm -rf ~\n", "text/plain")]),
+        env + 'hit = true\ndetail = "script"',
+    )
+    write(
+        r,
+        "docx-is-not-an-archive-of-executables",
+        message(
+            "Báo cáo quý",
+            attachments=[
+                (
+                    "Báo cáo quý IV.docx",
+                    DOCX,
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                )
+            ],
+        ),
+        env + "hit = false",
+    )
+    write(
+        r,
+        "pdf-and-zip-of-documents",
+        message(
+            "Hồ sơ",
+            attachments=[
+                ("ho-so.pdf", PDF, "application/pdf"),
+                ("ho-so.zip", zip_bytes({"a.pdf": PDF, "b.docx": DOCX}), "application/zip"),
+            ],
+        ),
+        env + "hit = false",
+    )
+    write(
+        r,
+        "exe-named-in-body-text-only",
+        message("Hướng dẫn", body="Tải setup.exe từ trang nội bộ, không gửi qua thư.\n"),
+        env + "hit = false",
+    )
+
+
+def sizes() -> None:
+    r = "attachment-too-large"
+    env = 'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    write(
+        r,
+        "over-the-limit",
+        message(
+            "Ảnh hội nghị",
+            attachments=[
+                ("anh-1.jpg", b"\xff\xd8\xff" + b"\x01" * 700, "image/jpeg"),
+                ("anh-2.jpg", b"\xff\xd8\xff" + b"\x02" * 400, "image/jpeg"),
+            ],
+        ),
+        env + 'hit = true\ndetail = "1,106"\n\n[profile]\nattachment_max_bytes = 1000',
+    )
+    write(
+        r,
+        "exactly-at-the-limit",
+        message("Ảnh hội nghị", attachments=[("anh-1.jpg", b"\xff\xd8\xff" + b"\x01" * 997, "image/jpeg")]),
+        env + "hit = false\n\n[profile]\nattachment_max_bytes = 1000",
+    )
+
+
+def inspection_limits() -> None:
+    r = "inspection-limit"
+    env = 'mail_from = "nguoi.la@example.com"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\nphần {i}\r\n" for i in range(1100))
+    raw = (
+        "From: nguoi.la@example.com\r\nTo: vanphong@example.gov.vn\r\nSubject: nhiều phần\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n"
+    ).encode()
+    write(r, "eleven-hundred-parts", raw, env + 'hit = true\ndetail = "more than 1000 MIME parts"')
+    write(
+        r,
+        "ordinary-message",
+        message("Lịch công tác tuần", sender="nguoi.la@example.com"),
+        env + "hit = false",
+    )
+
+
+if __name__ == "__main__":
+    forwarding()
+    executables()
+    sizes()
+    inspection_limits()
