@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # aiosmtpd logs every SMTP command at INFO (addresses included); keep only its warnings.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if args.command == "check-config":
         return cmd_check_config(Path(args.file) if args.file else resolve_path(args.config))
     try:

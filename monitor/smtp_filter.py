@@ -165,6 +165,8 @@ class FilterHandler:
                 timeout=self.config.filter.reinject_timeout_seconds,
                 local_hostname=self.config.filter.hostname,
                 executor=self._io,
+                # A 4xx for one recipient retries the whole message, never a partial delivery.
+                all_or_nothing=True,
             )
         except ReinjectError as exc:
             log.warning(
@@ -179,7 +181,7 @@ class FilterHandler:
             return replies.R554_REINJECT_REFUSED.with_detail(f"{exc.code} {exc.text}")
         outcome = "delivered"
         if result.refused:
-            # Some recipients were refused by Postfix: keep the message for them, never drop it.
+            # Postfix refused some recipients for good (5xx): keep the message for them, never drop it.
             refused_meta = {**meta, "rcpt_tos": sorted(result.refused)}
             qid = await self.store.call(
                 lambda store: self.quarantine.keep(

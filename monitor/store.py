@@ -124,10 +124,13 @@ class Store:
         return message_pk
 
     def add_quarantine(self, row: Mapping[str, Any]) -> None:
-        entry = {**row, "rcpt_tos": json.dumps(list(row.get("rcpt_tos", ())))}
+        table = self.db.table("quarantine")
+        columns = {c.name for c in table.columns}
+        entry = {k: v for k, v in row.items() if k in columns}
+        entry["rcpt_tos"] = json.dumps(list(row.get("rcpt_tos", ())))
         entry.setdefault("time", utcnow())
         entry.setdefault("status", "held")
-        self.db.table("quarantine").insert(entry)
+        table.insert(entry)
 
     def quarantine(self, status: str | None = "held") -> list[dict[str, Any]]:
         where, args = ("status = ?", [status]) if status else (None, [])

@@ -1,10 +1,20 @@
-"""Shared fixtures: a valid config file in a temp dir; the real mail stack lives in conftest_stack."""
+"""Shared fixtures: config files, the real mail stack (once per session), the filter as a process."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from mailstack import MailStack, default_users
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +41,89 @@ def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Pat
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return write_config(tmp_path)
+
+
+# --- the real mail stack and the filter as a real process -----------------------------------
+
+USERS = {**default_users(), "postmaster@example.gov.vn": "pm-secret"}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[MailStack]:
+    """Postfix (after- and before-queue) + Dovecot + a sink, once per test session."""
+    if os.geteuid() != 0:
+        pytest.skip("the real mail stack needs root (Postfix and Dovecot drop privileges themselves)")
+    root = Path(tempfile.mkdtemp(prefix="mailmon-test-stack-"))
+    root.chmod(0o755)
+    mail = MailStack(root, users=USERS)
+    mail.start()
+    try:
+        yield mail
+    finally:
+        mail.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class FilterProcess:
+    """`mailmon filter` as a real process on the stack's filter port."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config, self.port, self.log = config, port, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "--config", str(self.config), "filter"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"mailmon filter exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(100).startswith(b"220"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"mailmon filter did not answer on {self.port}:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+    def logs(self) -> str:
+        return self.log.read_text("utf-8", "replace")
+
+
+FilterFactory = Callable[..., FilterProcess]
+
+
+@pytest.fixture
+def run_filter(stack: MailStack, tmp_path: Path) -> Iterator[FilterFactory]:
+    """Start `mailmon filter` with a config for this test; extra TOML and [filter] keys allowed."""
+    stack.clear()
+    started: list[FilterProcess] = []
+
+    def start(extra: str = "", **filter_keys: object) -> FilterProcess:
+        keys: dict[str, object] = {
+            "listen": f"127.0.0.1:{stack.ports.filter}",
+            "reinject": f"127.0.0.1:{stack.ports.reinject}",
+            "workers": 1,
+        }
+        keys.update(filter_keys)
+        config = write_config(tmp_path, extra, **keys)
+        proc = FilterProcess(config, stack.ports.filter, tmp_path / "filter.log")
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
