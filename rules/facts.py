@@ -65,10 +65,25 @@ class Attachment:
     true_type: str | None = None
     members: tuple[Member, ...] = ()
     problems: tuple[str, ...] = ()
+    # The attachment is, or holds at any depth, a password-protected archive.
+    encrypted: bool = False
+    # An Office document with a VBA project (docm/xlsm/pptm or vbaProject in OOXML/OLE), at any depth.
+    macro: bool = False
+    # Bounded extracted text (DOCX, ODT, PDF, plain text) for content rules; "" when none.
+    text: str = ""
 
     @property
     def display_name(self) -> str:
         return self.filename or f"({self.content_type})"
+
+
+@dataclass(frozen=True)
+class AntivirusResult:
+    """What the virus scanner said about the message (or one part of it)."""
+
+    status: str  # "clean" | "infected" | "unscanned"
+    signature: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class MessageFacts:
     problems: tuple[str, ...] = ()
     limit_hits: tuple[str, ...] = ()
     body_text: str = ""
+    antivirus: tuple[AntivirusResult, ...] = ()
     _index: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
