@@ -1,0 +1,85 @@
+"""The sample messages the demo sends, each with what an administrator should expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+
+from tests.samples.make_samples import PE
+
+POLICY = policy.default.clone(linesep="\r\n")
+DOMAIN = "example.gov.vn"
+HOANT = f"hoant.stttt@{DOMAIN}"
+VANPHONG = f"vanphong@{DOMAIN}"
+PARTNER = "lanhdao@partner.gov.vn"
+KETOAN = f"ketoan@{DOMAIN}"  # has a Sieve rule forwarding everything to gmail.com
+
+
+@dataclass(frozen=True)
+class Sample:
+    token: str
+    label: str
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    expect: str
+
+
+def _message(token: str, subject: str, sender: str, to: str, body: str) -> EmailMessage:
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{token}@demo.{DOMAIN}>"
+    msg.set_content(body)
+    return msg
+
+
+def samples() -> list[Sample]:
+    clean = _message(
+        "demo-clean",
+        "Giấy mời họp giao ban tuần",
+        PARTNER,
+        VANPHONG,
+        "Kính gửi Văn phòng,\nTrân trọng kính mời dự họp giao ban lúc 8h00 thứ Hai.\n",
+    )
+    clean.add_attachment(
+        b"%PDF-1.7\n" + b"giay moi " * 2000, maintype="application", subtype="pdf", filename="Giấy mời.pdf"
+    )
+    redirected = _message(
+        "demo-redirect",
+        "Công văn đến số 125/UBND",
+        PARTNER,
+        KETOAN,
+        "Công văn gửi phòng Kế toán; hộp thư này có quy tắc Sieve chuyển tiếp sang gmail.com.\n",
+    )
+    exe = _message("demo-exe", "Phần mềm kế toán mới", HOANT, VANPHONG, "Anh cài giúp em phần mềm này.\n")
+    exe.add_attachment(PE, maintype="application", subtype="octet-stream", filename="cai-dat-ke-toan.exe")
+    big = _message("demo-big", "Số liệu thống kê cả năm", VANPHONG, PARTNER, "Gửi anh số liệu.\n")
+    big.add_attachment(
+        b"%PDF-1.7\n" + b"\x00" * (31 * 2**20),
+        maintype="application",
+        subtype="pdf",
+        filename="so-lieu-2026.pdf",
+    )
+    return [
+        Sample(
+            "demo-clean",
+            "thư công vụ bình thường / clean official mail",
+            PARTNER,
+            [VANPHONG],
+            clean,
+            "delivered",
+        ),
+        Sample(
+            "demo-redirect",
+            "thư bị Sieve tự chuyển tiếp sang gmail.com / auto-forwarded to gmail.com",
+            PARTNER,
+            [KETOAN],
+            redirected,
+            "rejected",
+        ),
+        Sample("demo-exe", "tệp .exe đính kèm / an .exe attachment", HOANT, [VANPHONG], exe, "rejected"),
+        Sample("demo-big", "tệp đính kèm 31 MiB / a 31 MiB attachment", VANPHONG, [PARTNER], big, "rejected"),
+    ]
