@@ -18,12 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from demo.traffic import HOANT, KETOAN, VANPHONG, samples
 from mailstack import MailStack, Ports
 from mailstack.util import wait_greeting
 from monitor.config import load_config, split_hostport
 from monitor.store import Store
-
-from demo.traffic import HOANT, KETOAN, PARTNER, VANPHONG, samples
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path("/tmp/mailmon-demo")
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_summary(stack: MailStack, store: Store, sent: list) -> None:  # type: ignore[type-arg]
+def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
     rows = list(reversed(store.messages(limit=1000)))
     findings = store.findings(limit=1000)
     by_message: dict[int, list[dict[str, object]]] = {}
