@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from demo.traffic import HOANT, KETOAN, VANPHONG, samples
+from demo.traffic import HOANT, KETOAN, VANPHONG, Sample, samples
 from mailstack import MailStack, Ports
 from mailstack.util import wait_greeting
 from monitor.config import load_config, split_hostport
@@ -132,7 +132,7 @@ def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
     findings = store.findings(limit=1000)
     by_message: dict[int, list[dict[str, object]]] = {}
     for f in findings:
-        by_message.setdefault(int(f["message"]), []).append(f)  # type: ignore[call-overload]
+        by_message.setdefault(int(f["message"]), []).append(f)
     print("\n==> Kết quả / results")
     counts = {"delivered": 0, "rejected": 0, "quarantined": 0}
     for sample in sent:
