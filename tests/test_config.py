@@ -95,3 +95,11 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_config(path).storage.database == tmp_path.resolve() / "db" / "x.sqlite3"
+
+
+def test_the_filter_refuses_to_start_on_a_bad_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[organization]\nlocal_domains = ["a.gov.vn"]\n[filter]\nlisten = "nowhere"\n', encoding="utf-8")
+    out = subprocess.run([*MAILMON, "--config", str(bad), "filter"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == EX_CONFIG
+    assert "filter.listen:" in out.stderr
