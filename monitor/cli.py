@@ -49,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("filter", parents=[common], help="run the SMTP content filter")
 
+    directory = sub.add_parser("directory", parents=[common], help="the directory of units and mailboxes")
+    dsub = directory.add_subparsers(dest="dcommand", required=True)
+    dimport = dsub.add_parser("import", parents=[common], help="import units.csv and mailboxes.csv")
+    dimport.add_argument("units_csv")
+    dimport.add_argument("mailboxes_csv")
+
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest logs once")
+    isub = ingest.add_subparsers(dest="icommand", required=True)
+    dlog = isub.add_parser("dovecot-log", parents=[common], help="Dovecot log files (file or syslog format)")
+    dlog.add_argument("files", nargs="+")
+
     quarantine = sub.add_parser("quarantine", parents=[common], help="list, show, release or delete")
     qsub = quarantine.add_subparsers(dest="qcommand", required=True)
     qlist = qsub.add_parser("list", parents=[common], help="messages held in quarantine")
@@ -86,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_filter_forever(config)
     if args.command == "quarantine":
         return cmd_quarantine(config, args)
+    if args.command == "directory":
+        return cmd_directory_import(config, Path(args.units_csv), Path(args.mailboxes_csv))
+    if args.command == "ingest":
+        return cmd_ingest(config, [Path(f) for f in args.files])
     raise AssertionError(args.command)
 
 
@@ -106,6 +121,43 @@ def cmd_check_config(path: Path) -> int:
         f"local domains {', '.join(config.organization.local_domains)})"
     )
     return 0
+
+
+def cmd_directory_import(config: Config, units_csv: Path, mailboxes_csv: Path) -> int:
+    from monitor.directory import import_csv
+    from monitor.store import Store
+
+    report = import_csv(Store(config.storage.database), units_csv, mailboxes_csv)
+    for error in report.errors:
+        print(error, file=sys.stderr)
+    print(
+        f"đã nhập / imported {report.units} đơn vị / units, {report.mailboxes} hộp thư / mailboxes; "
+        f"{len(report.errors)} dòng lỗi / bad rows"
+    )
+    return 1 if report.errors else 0
+
+
+def cmd_ingest(config: Config, files: list[Path]) -> int:
+    from zoneinfo import ZoneInfo
+
+    from monitor.dovecot_log import ingest_file
+    from monitor.store import Store
+
+    store = Store(config.storage.database)
+    tz = ZoneInfo(config.organization.timezone)
+    status = 0
+    for path in files:
+        try:
+            report = ingest_file(store, path, config.dovecot.master_user, tz)
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(
+            f"{path}: {report.lines} dòng / lines, {report.new_events} sự kiện mới / new events, "
+            f"{report.duplicates} đã có / already known"
+        )
+    return status
 
 
 def cmd_quarantine(config: Config, args: Any) -> int:

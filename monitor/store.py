@@ -90,6 +90,48 @@ def _m2_tables(db: sqlite_utils.Database) -> None:
     db.table("quarantine").create_index(["status", "time"])
 
 
+@migrations(name="0003_directory_activity")
+def _m3_directory_activity(db: sqlite_utils.Database) -> None:
+    db.table("units").create(
+        {"unit": str, "name": str, "parent": str, "it_contact": str, "updated": str}, pk="unit"
+    )
+    db.table("mailboxes").create(
+        {
+            "address": str,
+            "display_name": str,
+            "unit": str,
+            "kind": str,
+            "status": str,
+            "created_at": str,
+            "password_changed_at": str,
+            "quota_mb": int,
+            "updated": str,
+        },
+        pk="address",
+    )
+    db.table("mailboxes").create_index(["unit"])
+    db.table("login_events").create(
+        {
+            "id": int,
+            "time": str,
+            "user": str,
+            "protocol": str,
+            "kind": str,
+            "attempts": int,
+            "rip": str,
+            "session": str,
+            "master": int,
+        },
+        pk="id",
+    )
+    db.table("login_events").create_index(["kind", "session"], unique=True)
+    db.table("login_events").create_index(["user", "time"])
+    db.table("log_positions").create(
+        {"fingerprint": str, "path": str, "offset": int, "updated": str}, pk="fingerprint"
+    )
+    db.table("last_login").create({"user": str, "time": str, "source": str}, pk="user")
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -1,0 +1,187 @@
+"""Login activity from Dovecot's log: file log (log_path) or syslog / journald text.
+
+Only three kinds of line matter (everything else is skipped by the regex engine in C, a block at
+a time — fail2ban-style per-line Python work is what makes log ingestion slow):
+  <proto>-login: [Info: ]Login: user=<U>, method=…, rip=IP, …, session=<S>[, orig_user=<O>]
+  <proto>-login: [Info: ]Disconnected: … (auth failed, N attempts …): user=<U>, … rip=IP, … session=<S>
+  auth: [Info: ]Master user logging in as U        (the default format's only master-user mark)
+A master-user (monitor) login is recognised by orig_user=<master> (the recommended
+login_log_format_elements) or, in the default format, by the "Master user logging in as" line
+just before the Login line; it never counts as the owner's activity.
+
+Each event is unique by (kind, session), and the reading position of each file is stored under a
+fingerprint of its first bytes, so a restart neither loses nor double-counts lines and ingesting
+the same file twice counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+
+from monitor.store import Store, utcnow
+
+_TS = (
+    r"(?:(?P<iso>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?(?P<tz>[+-]\d\d:?\d\d|Z)?"
+    r"|(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d))"
+)
+_PREFIX = _TS + r"(?: \S+ dovecot(?:\[\d+\])?:)? "
+EVENT_RE = re.compile(
+    r"^" + _PREFIX + r"(?:"
+    r"(?P<proto>imap|pop3|managesieve|submission|lmtp)-login: (?:Info: )?"
+    r"(?:Login: user=<(?P<user>[^>]*)>"
+    r"|Disconnected: [^\n]*?\(auth failed, (?P<attempts>\d+) attempts?[^\n]*?\): user=<(?P<fuser>[^>]*)>)"
+    r"[^\n]*?rip=(?P<rip>[^,\n]*)[^\n]*?session=<(?P<session>[^>\n]*)>(?:, orig_user=<(?P<orig>[^>\n]*)>)?"
+    r"|auth: (?:Info: )?Master user logging in as (?P<muser>\S+)"
+    r")",
+    re.MULTILINE,
+)
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+COLUMNS = ("time", "user", "protocol", "kind", "attempts", "rip", "session", "master")
+_INSERT = (
+    "INSERT OR IGNORE INTO login_events (time, user, protocol, kind, attempts, rip, session, master) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+BLOCK = 8 * 2**20
+_MASTER_WINDOW = timedelta(seconds=5)
+
+
+@dataclass
+class IngestReport:
+    path: str
+    lines: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    start_offset: int = 0
+    end_offset: int = 0
+
+
+def fingerprint(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(1024).split(b"\n", 1)[0]
+    return hashlib.blake2b(head, digest_size=16).hexdigest() if head else ""
+
+
+class _Clock:
+    """Turns the log's local timestamps into aware datetimes; syslog lines have no year."""
+
+    def __init__(self, tz: tzinfo, year: int) -> None:
+        self.tz, self.year, self._last_month = tz, year, 0
+        self._cache: dict[str, datetime] = {}
+
+    def parse(self, m: re.Match[str]) -> datetime:
+        # Many lines share a second: parse each distinct timestamp once.
+        key = m["iso"] or m["bsd"]
+        cached = self._cache.get(key)
+        if cached is not None and (m["iso"] or cached.month == self._last_month):
+            return cached
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        when = self._parse(m)
+        self._cache[key] = when
+        return when
+
+    def _parse(self, m: re.Match[str]) -> datetime:
+        if m["iso"]:
+            when = datetime.fromisoformat(m["iso"].replace(" ", "T") + (m["tz"] or "").replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=self.tz)
+        mon, day, clock = m["bsd"][:3], int(m["bsd"][4:6]), m["bsd"][7:]
+        month = _MONTHS[mon]
+        if self._last_month == 12 and month == 1:
+            self.year += 1  # the log crossed New Year
+        self._last_month = month
+        h, mi, s = (int(x) for x in clock.split(":"))
+        return datetime(self.year, month, day, h, mi, s, tzinfo=self.tz)
+
+
+Event = tuple[str, str, str, str, int, str, str, int]  # in the order of COLUMNS
+
+
+def parse_events(text: str, master_user: str, clock: _Clock) -> Iterator[Event]:
+    """The login events in ``text`` (complete lines), in order, as tuples in COLUMNS order."""
+    pending_master: dict[str, datetime] = {}
+    for m in EVENT_RE.finditer(text):
+        when = clock.parse(m)
+        if m["muser"]:
+            pending_master[m["muser"].lower()] = when
+            continue
+        proto = m["proto"]
+        if m["user"] is not None:
+            user = m["user"].lower()
+            marked = pending_master.pop(user, None)
+            master = (m["orig"] is not None and m["orig"] == master_user) or (
+                marked is not None and when - marked <= _MASTER_WINDOW
+            )
+            yield (when.isoformat(), user, proto, "login", 0, m["rip"], m["session"], int(master))
+        else:
+            user = (m["fuser"] or "").lower()
+            yield (
+                when.isoformat(),
+                user,
+                proto,
+                "auth-failed",
+                int(m["attempts"]),
+                m["rip"],
+                m["session"],
+                0,
+            )
+
+
+def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> IngestReport:
+    """Read ``path`` from its stored position to its last complete line; store new events."""
+    report = IngestReport(str(path))
+    fp = fingerprint(path)
+    if not fp:
+        return report
+    positions = store.db.table("log_positions")
+    row = next(iter(positions.rows_where("fingerprint = ?", [fp])), None)
+    offset = int(row["offset"]) if row else 0
+    report.start_offset = offset
+    clock = _Clock(tz, datetime.fromtimestamp(path.stat().st_mtime, tz).year)
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        tail = b""
+        while True:
+            block = fh.read(BLOCK)
+            if not block:
+                break
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if not cut:
+                continue
+            text = data[:cut].decode("utf-8", "replace")
+            report.lines += text.count("\n")
+            batch = list(parse_events(text, master_user, clock))
+            with store.db.atomic():
+                before = store.db.conn.total_changes
+                store.db.conn.executemany(_INSERT, batch)
+                inserted = store.db.conn.total_changes - before
+                offset += cut
+                positions.upsert(
+                    {"fingerprint": fp, "path": str(path), "offset": offset, "updated": utcnow()},
+                    pk="fingerprint",
+                )
+            report.new_events += inserted
+            report.duplicates += len(batch) - inserted
+    report.end_offset = offset
+    return report
+
+
+def read_last_login_dict(path: Path, tz: tzinfo) -> dict[str, datetime]:
+    """Dovecot's last_login file dict: alternating ``shared/last-login/<user>`` / unix-time lines.
+
+    Keys under ``shared/master-login/…`` (mailmon's recommended last_login_key) are monitor
+    logins and are left out.
+    """
+    out: dict[str, datetime] = {}
+    lines = path.read_text("utf-8", "replace").splitlines()
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        if key.startswith("shared/last-login/") and value.strip().isdigit():
+            out[key.removeprefix("shared/last-login/").lower()] = datetime.fromtimestamp(int(value), tz)
+    return out
