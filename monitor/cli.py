@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     dimport.add_argument("units_csv")
     dimport.add_argument("mailboxes_csv")
 
+    boxes = sub.add_parser("mailboxes", parents=[common], help="every mailbox with its state and findings")
+    boxes.add_argument("--unit", help="only this unit")
+    boxes.add_argument(
+        "--status", help="only this state (active, suspend-due, removal-due, suspended, departed, removed)"
+    )
+    boxes.add_argument("--as-of", type=date.fromisoformat, metavar="DATE", help="evaluate as of this day (YYYY-MM-DD)")
+    boxes.add_argument("--json", action="store_true")
+
     ingest = sub.add_parser("ingest", parents=[common], help="ingest logs once")
     isub = ingest.add_subparsers(dest="icommand", required=True)
     dlog = isub.add_parser("dovecot-log", parents=[common], help="Dovecot log files (file or syslog format)")
@@ -99,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_quarantine(config, args)
     if args.command == "directory":
         return cmd_directory_import(config, Path(args.units_csv), Path(args.mailboxes_csv))
+    if args.command == "mailboxes":
+        return cmd_mailboxes(config, args)
     if args.command == "ingest":
         return cmd_ingest(config, [Path(f) for f in args.files])
     raise AssertionError(args.command)
@@ -116,18 +127,18 @@ def cmd_check_config(path: Path) -> int:
     except ConfigError as exc:
         _print_config_errors(exc)
         return EX_CONFIG
-    print(
-        f"{path}: OK (profile {config.profile.name}, "
-        f"local domains {', '.join(config.organization.local_domains)})"
-    )
+    print(f"{path}: OK (profile {config.profile.name}, local domains {', '.join(config.organization.local_domains)})")
     return 0
 
 
 def cmd_directory_import(config: Config, units_csv: Path, mailboxes_csv: Path) -> int:
+    from monitor.accounts import record_status_changes
     from monitor.directory import import_csv
     from monitor.store import Store
 
-    report = import_csv(Store(config.storage.database), units_csv, mailboxes_csv)
+    store = Store(config.storage.database)
+    report = import_csv(store, units_csv, mailboxes_csv)
+    record_status_changes(store)
     for error in report.errors:
         print(error, file=sys.stderr)
     print(
@@ -135,6 +146,31 @@ def cmd_directory_import(config: Config, units_csv: Path, mailboxes_csv: Path) -
         f"{len(report.errors)} dòng lỗi / bad rows"
     )
     return 1 if report.errors else 0
+
+
+def cmd_mailboxes(config: Config, args: Any) -> int:
+    from zoneinfo import ZoneInfo
+
+    from monitor.accounts import as_of_moment, evaluate_mailboxes, gather_facts, load_account_profile
+    from monitor.calendar import Calendar
+    from monitor.store import Store
+
+    tz = ZoneInfo(config.organization.timezone)
+    now = as_of_moment(args.as_of, tz)
+    store = Store(config.storage.database)
+    boxes = [b for b in gather_facts(store, now, tz) if not args.unit or b.unit == args.unit]
+    reports = evaluate_mailboxes(boxes, load_account_profile(config.profile.name), now, Calendar())
+    reports = [r for r in reports if not args.status or r.state == args.status]
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        return 0
+    for r in reports:
+        last = r.facts.last_login.date().isoformat() if r.facts.last_login else "-"
+        print(f"{r.facts.address:<40} {r.facts.unit:<12} {r.state:<12} last login {last}")
+        for f in r.findings:
+            print(f"    {f.rule} ({f.citation}): {f.detail}")
+    print(f"{len(reports)} hộp thư / mailboxes")
+    return 0
 
 
 def cmd_ingest(config: Config, files: list[Path]) -> int:
@@ -174,8 +210,7 @@ def cmd_quarantine(config: Config, args: Any) -> int:
         else:
             for r in rows:
                 print(
-                    f"{r['id']}  {r['status']:<9} {r['time']}  "
-                    f"{r['mail_from'] or '<>'} -> {', '.join(r['rcpt_tos'])}"
+                    f"{r['id']}  {r['status']:<9} {r['time']}  {r['mail_from'] or '<>'} -> {', '.join(r['rcpt_tos'])}"
                 )
                 print(f"    {r['reason']}")
             print(f"{len(rows)} thư / message(s)")

@@ -132,6 +132,26 @@ def _m3_directory_activity(db: sqlite_utils.Database) -> None:
     db.table("last_login").create({"user": str, "time": str, "source": str}, pk="user")
 
 
+@migrations(name="0004_mailbox_status")
+def _m4_mailbox_status(db: sqlite_utils.Database) -> None:
+    db.table("mailbox_status").create(
+        {
+            "address": str,
+            "polled_at": str,
+            "quota_used_bytes": int,
+            "quota_limit_bytes": int,
+            "inbox_messages": int,
+            "oldest_unseen": str,
+            "sieve_forwards": str,
+            "error": str,
+        },
+        pk="address",
+    )
+    db.table("mailbox_history").create(
+        {"address": str, "status": str, "since": str}, pk=("address", "status")
+    )
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

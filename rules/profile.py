@@ -40,4 +40,14 @@ def load_profile(name: str) -> Profile:
         raise KeyError(name)
     text = resources.files("rules").joinpath("profiles", f"{name}.toml").read_text("utf-8")
     data = tomllib.loads(text)
+    data.pop("accounts", None)  # the account rules' numbers: rules/accounts.py reads them
     return Profile(**_coerce(data))
+
+
+def profile_table(name: str, table: str) -> dict[str, object]:
+    """One table of a shipped profile's TOML, e.g. ``accounts``."""
+    if name not in PROFILE_NAMES:
+        raise KeyError(name)
+    text = resources.files("rules").joinpath("profiles", f"{name}.toml").read_text("utf-8")
+    value = tomllib.loads(text).get(table, {})
+    return dict(value) if isinstance(value, dict) else {}

@@ -77,3 +77,42 @@ def test_cli(tmp_path: Path, config_file: Path) -> None:
     )
     assert out.returncode == 1  # bad rows were reported
     assert "imported 3" in out.stdout and "mailboxes.csv:8: kind" in out.stderr
+
+
+def test_mailboxes_json_as_of(tmp_path: Path, config_file: Path) -> None:
+    def mailmon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "--config", str(config_file), *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+
+    mailmon("directory", "import", str(SAMPLES / "units.csv"), str(SAMPLES / "mailboxes.csv"))
+    ingest = mailmon("ingest", "dovecot-log", str(Path(__file__).parent / "samples" / "dovecot" / "file-orig-user.log"))
+    assert ingest.returncode == 0, ingest.stderr
+    out = mailmon("mailboxes", "--as-of", "2027-03-01", "--json")
+    assert out.returncode == 0, out.stderr
+    boxes = {b["address"]: b for b in __import__("json").loads(out.stdout)}
+    hoa = boxes["hoant.stttt@example.gov.vn"]
+    assert hoa["last_login"] == "2026-11-22T10:17:44+07:00"  # its ManageSieve login; monitor logins never count
+    assert hoa["state"] == "suspend-due"
+    assert {f["rule"] for f in hoa["findings"]} >= {"inactive-mailbox", "password-age"}
+    vp = boxes["vanphong@example.gov.vn"]
+    assert vp["last_login"] is None  # only master-user logins for this box in the log
+    assert set(vp) == {
+        "address",
+        "unit",
+        "kind",
+        "last_login",
+        "state",
+        "findings",
+        "checks_per_working_day",
+        "quota_used_bytes",
+    }
+    earlier = __import__("json").loads(
+        mailmon("mailboxes", "--as-of", "2026-11-23", "--json", "--unit", "stttt").stdout
+    )
+    assert {b["address"]: b["state"] for b in earlier}["hoant.stttt@example.gov.vn"] == "active"
+    departed = __import__("json").loads(mailmon("mailboxes", "--status", "departed", "--json").stdout)
+    assert [b["address"] for b in departed] == ["minhlv.vp.stttt@example.gov.vn"]
