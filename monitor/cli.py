@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     boxes.add_argument("--as-of", type=date.fromisoformat, metavar="DATE", help="evaluate as of this day (YYYY-MM-DD)")
     boxes.add_argument("--json", action="store_true")
 
+    sweep = sub.add_parser("sweep", parents=[common], help="read every mailbox once (IMAP quota, unread, Sieve)")
+    sweep.add_argument("--only", metavar="ADDRESS", help="just this mailbox")
+
     ingest = sub.add_parser("ingest", parents=[common], help="ingest logs once")
     isub = ingest.add_subparsers(dest="icommand", required=True)
     dlog = isub.add_parser("dovecot-log", parents=[common], help="Dovecot log files (file or syslog format)")
@@ -110,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_directory_import(config, Path(args.units_csv), Path(args.mailboxes_csv))
     if args.command == "mailboxes":
         return cmd_mailboxes(config, args)
+    if args.command == "sweep":
+        from monitor.poller import sweep
+        from monitor.store import Store
+
+        report = sweep(config, Store(config.storage.database), args.only)
+        print(f"{report.boxes} hộp thư / mailboxes in {report.seconds:.1f}s; {report.errors} lỗi / errors")
+        return 1 if report.errors else 0
     if args.command == "ingest":
         return cmd_ingest(config, [Path(f) for f in args.files])
     raise AssertionError(args.command)

@@ -128,6 +128,11 @@ class Dovecot(_Section):
     master_password_file: Path | None = None
     imap: HostPort = "127.0.0.1:143"
     managesieve: HostPort = "127.0.0.1:4190"
+    tls: Literal["auto", "starttls", "none"] = "auto"
+    sweep_concurrency: int = Field(default=8, ge=1, le=256)
+    box_timeout_seconds: float = Field(default=30.0, gt=0)
+    last_login_dict: Path | None = None
+    virtual_alias_maps: list[Path] = []
 
 
 class Config(_Section):

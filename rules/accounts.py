@@ -264,7 +264,23 @@ def _inside(rip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     return any(addr in n for n in networks)
 
 
+class ForwardingRuleExternal(AccountRule):
+    id = "forwarding-rule-external"
+    title = Title(
+        vi="Cài đặt tự động chuyển tiếp thư ra hộp thư ngoài cơ quan nhà nước",
+        en="Automatic forwarding to a non-government mailbox is set up",
+    )
+    cites = (Cite("DN-2022", 13, 5),)
+    severity = Severity.HIGH
+
+    def check(self, box: MailboxFacts, profile: AccountProfile, now: datetime, cal: WorkingDays) -> Iterator[Finding]:
+        for target in box.forwards:
+            how = "cần xem lại / needs review (variable)" if target.startswith("${") else "redirect"
+            yield self.finding(f"{box.address} → {target} ({how})")
+
+
 ACCOUNT_RULES: tuple[AccountRule, ...] = (
+    ForwardingRuleExternal(),
     InactiveMailbox(),
     CheckFrequency(),
     UnreadBacklog(),
