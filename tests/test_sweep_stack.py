@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,7 +63,7 @@ def test_sweep_reads_quota_unread_age_and_forwarding(stack: MailStack, config: P
         "roundcube",
         'require ["copy"];\nif true { redirect :copy "hoa.canhan@gmail.com"; }\nredirect "dongnghiep@hanoi.gov.vn";\n',
     )
-    week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+    week_ago = datetime.now(UTC) - timedelta(days=7)
     conn = stack.imap(VANPHONG, as_master=True)
     try:
         body = b"From: a@partner.gov.vn\r\nSubject: cu\r\n\r\n" + b"x" * 200_000 + b"\r\n"
