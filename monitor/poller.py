@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -116,7 +117,13 @@ class Poller:
         host, port = self.sieve
         client = SieveClient(host, port)
         client.read_timeout = int(self.timeout)
-        if not client.connect(self.master, self.password, authz_id=status.address, starttls=self.tls, authmech="PLAIN"):
+        with warnings.catch_warnings():
+            # sievelib warns about plaintext credentials; tls="auto" allows that on loopback only.
+            warnings.simplefilter("ignore", UserWarning)
+            connected = client.connect(
+                self.master, self.password, authz_id=status.address, starttls=self.tls, authmech="PLAIN"
+            )
+        if not connected:
             raise ConnectionError(f"ManageSieve login refused: {client.errmsg!r}")
         try:
             listed = client.listscripts()

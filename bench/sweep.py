@@ -1,0 +1,82 @@
+"""Sweep speed against a real Dovecot: N mailboxes (small maildirs, a few Sieve scripts), one sweep.
+
+    .venv/bin/python bench/sweep.py [--boxes 1000]
+
+Starts a private Postfix + Dovecot (mailstack), creates the mailboxes, puts a message in each and
+a Sieve redirect in every tenth, imports the directory, runs one `sweep` and prints boxes/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import imaplib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mailstack import MailStack  # noqa: E402
+from monitor.config import load_config  # noqa: E402
+from monitor.directory import import_csv  # noqa: E402
+from monitor.poller import sweep  # noqa: E402
+from monitor.store import Store  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--boxes", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="mailmon-bench-sweep-"))
+    root.chmod(0o755)
+    users = {f"user{i:05d}.stttt@example.gov.vn": f"pw{i}" for i in range(args.boxes)}
+    stack = MailStack(root / "stack", users=users)
+    stack.start()
+    try:
+        t0 = time.perf_counter()
+        for i, address in enumerate(users):
+            conn = stack.imap(address, as_master=True)
+            conn.append(
+                "INBOX",
+                "",
+                imaplib.Time2Internaldate(time.time() - 86400 * (i % 9)),
+                f"From: a@partner.gov.vn\r\nSubject: {i}\r\n\r\nnoi dung {i}\r\n".encode(),
+            )
+            conn.logout()
+            if i % 10 == 0:
+                stack.put_sieve_script(address, "fwd", f'redirect "user{i}@gmail.com";\n')
+        print(f"created {args.boxes} mailboxes in {time.perf_counter() - t0:.1f}s")
+        work = root / "mailmon"
+        work.mkdir()
+        (work / "secret").write_text(stack.master_user[1] + "\n")
+        (work / "units.csv").write_text("unit,name,parent,it_contact\nstttt,So,,cntt@example.gov.vn\n")
+        with (work / "mailboxes.csv").open("w") as f:
+            f.write("address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb\n")
+            for address in users:
+                f.write(f"{address},User,stttt,personal,active,2025-01-01,2026-10-01,1024\n")
+        (work / "config.toml").write_text(
+            '[organization]\nlocal_domains = ["example.gov.vn"]\n'
+            f'[storage]\ndatabase = "{work / "db.sqlite3"}"\n'
+            f'[dovecot]\nmaster_password_file = "{work / "secret"}"\n'
+            f'imap = "127.0.0.1:{stack.ports.imap}"\nmanagesieve = "127.0.0.1:{stack.ports.sieve}"\n'
+            f"sweep_concurrency = {args.concurrency}\n"
+        )
+        config = load_config(work / "config.toml")
+        store = Store(config.storage.database)
+        import_csv(store, work / "units.csv", work / "mailboxes.csv")
+        report = sweep(config, store)
+        forwards = sum(1 for r in store.db.table("mailbox_status").rows if r["sieve_forwards"] != "[]")
+        print(
+            f"sweep: {report.boxes} boxes in {report.seconds:.2f}s, {report.errors} errors, {forwards} forwards found"
+        )
+        print(f"RESULT sweep_boxes_per_s={report.boxes / report.seconds:.1f} sweep_boxes={report.boxes}")
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
