@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailstack import MailStack  # noqa: E402
-from monitor.config import load_config  # noqa: E402
-from monitor.directory import import_csv  # noqa: E402
-from monitor.poller import sweep  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from mailstack import MailStack
+from monitor.config import load_config
+from monitor.directory import import_csv
+from monitor.poller import sweep
+from monitor.store import Store
 
 
 def main() -> None:
