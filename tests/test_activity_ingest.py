@@ -92,3 +92,32 @@ def test_last_login_dict(tmp_path: Path) -> None:
     found = read_last_login_dict(path, TZ)
     assert list(found) == ["hoant.stttt@example.gov.vn"]
     assert found["hoant.stttt@example.gov.vn"].isoformat() == "2026-11-22T17:17:31+07:00"
+
+
+def test_follower_survives_rotation(tmp_path: Path) -> None:
+    from monitor.follower import follow_file_once
+
+    store = Store(tmp_path / "db.sqlite3")
+    log = tmp_path / "dovecot.log"
+    lines = (SAMPLES / "file-orig-user.log").read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:20]))
+    first = follow_file_once(store, log, "monitor", TZ)
+    with log.open("ab") as fh:  # written just before logrotate moves the file
+        fh.write(b"".join(lines[20:50]))
+    log.rename(tmp_path / "dovecot.log.1")
+    log.write_bytes(b"".join(lines[50:]))
+    rest = follow_file_once(store, log, "monitor", TZ)
+    assert first + rest == 29
+    assert follow_file_once(store, log, "monitor", TZ) == 0
+
+
+def test_journald_short_iso_lines_parse() -> None:
+    from monitor.dovecot_log import _Clock, parse_events
+
+    text = (
+        "2026-11-22T10:05:06+0700 mail dovecot[812]: imap-login: Login: user=<a@example.gov.vn>, method=PLAIN, "
+        "rip=203.113.1.5, lip=10.0.0.2, mpid=1, TLS, session=<AAAA>\n"
+        "2026-11-22T10:05:07+0700 mail dovecot[812]: imap(a@example.gov.vn)<1><AAAA>: Disconnected: Logged out\n"
+    )
+    (event,) = list(parse_events(text, "monitor", _Clock(TZ, 2026)))
+    assert event[0] == "2026-11-22T10:05:06+07:00" and event[1] == "a@example.gov.vn" and event[3] == "login"
