@@ -214,7 +214,11 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         update={k: fix(getattr(config.storage, k)) for k in ("database", "spool_dir", "quarantine_dir")}
     )
     dovecot = config.dovecot.model_copy(
-        update={"master_password_file": fix(config.dovecot.master_password_file)}
+        update={
+            "master_password_file": fix(config.dovecot.master_password_file),
+            "last_login_dict": fix(config.dovecot.last_login_dict),
+            "virtual_alias_maps": [base / p if not p.is_absolute() else p for p in config.dovecot.virtual_alias_maps],
+        }
     )
     return config.model_copy(update={"storage": storage, "dovecot": dovecot})
 

@@ -164,8 +164,19 @@ def sweep(config: Config, store: Store, only: str | None = None) -> SweepReport:
         for target in aliases.get(result.address, []):
             if not _government(target, config.organization):
                 result.sieve_forwards.append(f"{target} (virtual_alias_maps)")
+    last_logins = {}
+    if config.dovecot.last_login_dict is not None:
+        from zoneinfo import ZoneInfo
+
+        from monitor.dovecot_log import read_last_login_dict
+
+        last_logins = read_last_login_dict(config.dovecot.last_login_dict, ZoneInfo(config.organization.timezone))
     with store.db.atomic():
         store.db.table("mailbox_status").upsert_all((r.row() for r in results), pk="address")
+        store.db.table("last_login").upsert_all(
+            ({"user": u, "time": t.isoformat(), "source": "last_login dict"} for u, t in last_logins.items()),
+            pk="user",
+        )
     report.errors = sum(1 for r in results if r.error)
     report.seconds = time.perf_counter() - started
     return report

@@ -97,3 +97,15 @@ def test_owner_logins_count_and_master_logins_do_not(stack: MailStack, config: P
     assert boxes[VANPHONG]["last_login"] is None
     again = mailmon(config, "ingest", "dovecot-log", str(stack.dovecot_log))
     assert "0 sự kiện mới / new events" in again.stdout
+
+
+def test_last_login_dict_is_a_second_source(stack: MailStack, config: Path, tmp_path: Path) -> None:
+    mailmon(config, "directory", "import", str(tmp_path / "units.csv"), str(tmp_path / "mailboxes.csv"))
+    stack.imap(HOANT).logout()
+    stack.imap(VANPHONG, as_master=True).logout()
+    text = config.read_text() + f'last_login_dict = "{stack.dovecot.last_login_dict}"\n'
+    config.write_text(text)
+    assert mailmon(config, "sweep").returncode == 0
+    boxes = {b["address"]: b for b in json.loads(mailmon(config, "mailboxes", "--json").stdout)}
+    assert boxes[HOANT]["last_login"] is not None  # from the dict, no log ingested
+    assert boxes[VANPHONG]["last_login"] is None  # master-login keys are not the owner's
