@@ -45,18 +45,24 @@ class ManageSieve:
     ) -> None:
         self.close()
 
-    def _response(self, command: str) -> list[str]:
-        """Read lines (with literals inlined) up to the final OK; raise on NO/BYE."""
-        lines: list[str] = []
+    def _logical_line(self, command: str) -> str:
+        """One response line with any literals ({N} / {N+}) inlined."""
+        text = ""
         while True:
             raw = self.file.readline(1 << 20)
             if not raw:
                 raise ManageSieveError(command, "connection closed by server")
             if m := _LITERAL.search(raw):
-                body = self.file.read(int(m.group(1)))
-                lines.append(raw[: m.start()].decode() + body.decode("utf-8", errors="replace"))
-                continue
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                text += raw[: m.start()].decode("utf-8", errors="replace")
+                text += self.file.read(int(m.group(1))).decode("utf-8", errors="replace")
+                continue  # the line goes on after the literal
+            return text + raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    def _response(self, command: str) -> list[str]:
+        """Read lines up to the final OK and return those before it; raise on NO/BYE."""
+        lines: list[str] = []
+        while True:
+            line = self._logical_line(command)
             status = line.split(" ", 1)[0].upper()
             if status == "OK":
                 return lines

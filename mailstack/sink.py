@@ -13,7 +13,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -57,6 +57,12 @@ class SinkHandler:
         _atomic_write(base.with_suffix(".json"), json.dumps(record).encode())
         return "250 2.0.0 Stored in sink"
 
+    def resume_numbering(self) -> None:
+        """Continue after the highest NNNN already in the directory (a reused root)."""
+        numbers = [int(p.stem) for p in self.directory.glob("*.json") if p.stem.isdigit()]
+        with self._lock:
+            self._count = max(numbers, default=0)
+
     def clear(self) -> None:
         with self._lock:
             rm_tree_contents(self.directory)
@@ -74,7 +80,7 @@ class SinkHandler:
                     mail_from=record["mail_from"],
                     rcpt_tos=record["rcpt_tos"],
                     raw=raw,
-                    message=cast(EmailMessage, parser.parsebytes(raw)),
+                    message=parser.parsebytes(raw),
                     path=eml,
                     envelope=record,
                 )
@@ -100,6 +106,7 @@ class Sink:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.handler.resume_numbering()
         controller = Controller(
             self.handler,
             hostname=HOST,

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from mailstack.clamd import Clamd
 from mailstack.dovecot import Dovecot, DovecotConfig
@@ -28,6 +28,7 @@ from mailstack.util import (
     POLL_INTERVAL,
     StackError,
     check_traversable,
+    port_open,
     rm_tree_contents,
     wait_ports_closed,
 )
@@ -97,7 +98,7 @@ class MailStack:
         self.master_user = master_user
         self.with_clamd = with_clamd
         self.message_size_limit = message_size_limit
-        self.name = name or "ms" + hashlib.sha1(str(self.root).encode()).hexdigest()[:6]
+        self.name = name or "ms" + hashlib.sha1(str(self.root).encode(), usedforsecurity=False).hexdigest()[:6]
 
         self.postfix = Postfix(
             self.root,
@@ -126,6 +127,7 @@ class MailStack:
         self.postfix_config_dir: Path = self.postfix.config_dir
         self.dovecot_log: Path = self.dovecot.log_path
         self.dovecot_conf: Path = self.dovecot.conf_path
+        self.last_login_dict: Path = self.dovecot.last_login_dict
         self.sink_dir: Path = self.sink.directory
         self.clamd_log: Path | None = self.clamd.log_path if self.clamd else None
         self.clamd_conf: Path | None = self.clamd.conf_path if self.clamd else None
@@ -141,6 +143,9 @@ class MailStack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         check_traversable(self.root)
+        busy = {name: port for name, port in self._own_ports().items() if port_open(port)}
+        if busy:
+            raise StackError(f"ports already in use on {HOST}: {busy}")
         self.started = True
         atexit.register(self.stop)
         try:
@@ -153,8 +158,13 @@ class MailStack:
             if self.clamd is not None:
                 self.clamd.start(deadline)
             self.postfix.start(deadline)
-        except BaseException:
-            self.stop()
+        except BaseException as exc:
+            try:
+                self.stop(timeout=3)
+            except Exception as cleanup:
+                exc.add_note(f"stopping what had started also failed: {cleanup}")
+            if isinstance(exc, Exception) and not isinstance(exc, StackError):
+                raise StackError(f"starting the stack failed: {type(exc).__name__}: {exc}") from exc
             raise
 
     def stop(self, timeout: float = 15) -> None:
@@ -172,17 +182,18 @@ class MailStack:
                 component.stop()
             except Exception as exc:  # keep stopping the others
                 errors.append(f"{type(component).__name__}: {exc}")
-        still_open = wait_ports_closed(self._own_ports(), timeout)
+        still_open = wait_ports_closed(self._own_ports().values(), timeout)
         if still_open:
             errors.append(f"ports still open after stop: {still_open}")
         if errors:
             raise StackError("; ".join(errors))
 
-    def _own_ports(self) -> list[int]:
-        p = self.ports
-        own = [p.smtp, p.smtp_prequeue, p.reinject, p.lmtp, p.imap, p.sieve, p.sink]
-        if self.clamd is not None:
-            own.append(p.clamd)
+    def _own_ports(self) -> dict[str, int]:
+        """The ports this stack listens on (all but ``filter``; ``clamd`` only if used)."""
+        own = self.ports.as_dict()
+        del own["filter"]
+        if self.clamd is None:
+            del own["clamd"]
         return own
 
     def __enter__(self) -> MailStack:
@@ -242,7 +253,7 @@ class MailStack:
         files = [f for sub in ("new", "cur") for f in (maildir / sub).glob("*") if f.is_file()]
         files.sort(key=lambda f: (f.stat().st_mtime_ns, f.name))
         parser = BytesParser(policy=policy.default)
-        return [cast(EmailMessage, parser.parsebytes(f.read_bytes())) for f in files]
+        return [parser.parsebytes(f.read_bytes()) for f in files]
 
     def sink_messages(self) -> list[SinkMessage]:
         """Mail Postfix relayed to non-local domains, in arrival order."""
