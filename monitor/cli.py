@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.add_argument("file", help="the message (.eml), or - for standard input")
 
-    sub.add_parser("filter", parents=[common], help="run the SMTP content filter")
+    sub.add_parser("filter", parents=[common], help="run the SMTP content filter alone")
+    sub.add_parser("run", parents=[common], help="run everything: filter, log follower, sweeps, jobs (the service)")
 
     directory = sub.add_parser("directory", parents=[common], help="the directory of units and mailboxes")
     dsub = directory.add_subparsers(dest="dcommand", required=True)
@@ -103,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.scan import cmd_scan
 
         return cmd_scan(config, args.file, args.mail_from, args.rcpt, as_json=args.json)
-    if args.command == "filter":
-        from monitor.filter_service import run_filter_forever
+    if args.command in ("filter", "run"):
+        from monitor.daemon import run_daemon
 
-        return run_filter_forever(config)
+        return run_daemon(resolve_path(args.config), config, jobs=args.command == "run")
     if args.command == "quarantine":
         return cmd_quarantine(config, args)
     if args.command == "directory":

@@ -135,6 +135,18 @@ class Dovecot(_Section):
     virtual_alias_maps: list[Path] = []
 
 
+class Daemon(_Section):
+    """What `mailmon run` schedules beside the filter."""
+
+    log_source: str = ""
+    sweep_interval_minutes: int = Field(default=60, ge=1)
+    digest_time: str = Field(default="07:30", pattern=r"^\d\d:\d\d$")
+    retention_days_findings: int = Field(default=730, ge=1)
+    retention_days_quarantine: int = Field(default=90, ge=1)
+    drain_timeout_seconds: float = Field(default=60.0, gt=0)
+    metrics_listen: HostPort = "127.0.0.1:9187"
+
+
 class Config(_Section):
     organization: Organization
     profile: ProfileSection = ProfileSection()
@@ -143,6 +155,7 @@ class Config(_Section):
     inspection: Inspection = Inspection()
     rules: dict[str, RuleSection] = {}
     dovecot: Dovecot = Dovecot()
+    daemon: Daemon = Daemon()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""

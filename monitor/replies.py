@@ -31,6 +31,9 @@ R451_INTERNAL = StatusCode(
 R451_SCAN_TIMEOUT = StatusCode(
     451, "4.3.2", "Kiểm tra thư quá thời gian, vui lòng gửi lại sau / Inspection timed out, try again later"
 )
+R451_SHUTDOWN = StatusCode(
+    451, "4.3.2", "Bộ lọc đang dừng, vui lòng gửi lại sau / The filter is stopping, try again later"
+)
 R451_REINJECT = StatusCode(
     451, "4.4.1", "Không chuyển tiếp được thư, sẽ thử lại / Could not pass the message on, try again later"
 )

@@ -70,6 +70,8 @@ class FilterHandler:
         self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
         self.in_flight = 0
+        self.closing = False
+        self._pending: set[asyncio.Future[Evaluation]] = set()
 
     # -- worker processes -------------------------------------------------------------------
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -88,6 +90,19 @@ class FilterHandler:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def reconfigure(self, config: Config) -> None:
+        """SIGHUP: swap the whole policy at once; the worker pool keeps running."""
+        self.config = config
+        self.settings = Settings.from_config(config)
+        self.quarantine = Quarantine(config.storage.quarantine_dir)
+        self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
+
+    def abort_in_flight(self) -> None:
+        """At the end of the drain time, messages still being checked are answered 451."""
+        self.closing = True
+        for fut in list(self._pending):
+            fut.cancel()
+
     async def _evaluate(self, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...]) -> Evaluation:
         loop = asyncio.get_running_loop()
         try:
@@ -97,7 +112,11 @@ class FilterHandler:
             else:
                 path = spool.to_file()
                 fut = loop.run_in_executor(self.pool, evaluate_file, path, mail_from, rcpt_tos, self.settings)
-            return await asyncio.wait_for(fut, self.config.filter.scan_timeout_seconds)
+            self._pending.add(fut)
+            try:
+                return await asyncio.wait_for(fut, self.config.filter.scan_timeout_seconds)
+            finally:
+                self._pending.discard(fut)
         except BrokenProcessPool:
             log.error("a worker process died; starting a new pool")
             self._pool = None
@@ -112,6 +131,8 @@ class FilterHandler:
         spool: Spool = envelope.spool
         xforward: dict[str, str] = getattr(envelope, "xforward", {}) or {}
         utf8 = "SMTPUTF8" in (envelope.mail_options or ())
+        if self.closing:
+            return replies.for_client(str(replies.R451_SHUTDOWN), utf8)
         self.in_flight += 1
         try:
             return replies.for_client(await self._handle(envelope, session, spool, xforward), utf8)
@@ -128,6 +149,12 @@ class FilterHandler:
             except TimeoutError:
                 log.warning("scan timed out queue_id=%s size=%d", queue_id, spool.size)
                 return str(replies.R451_SCAN_TIMEOUT)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the connection itself is being torn down
+                log.warning("stopping: queue_id=%s was not checked in time; 451, Postfix keeps it", queue_id)
+                return str(replies.R451_SHUTDOWN)
             meta = {
                 "message_id": evaluation.message_id,
                 "queue_id": queue_id,

@@ -67,23 +67,25 @@ def stack() -> Iterator[MailStack]:
 class FilterProcess:
     """`mailmon filter` as a real process on the stack's filter port."""
 
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, config: Path, port: int, log: Path, command: str = "filter", env: dict[str, str] | None = None
+    ) -> None:
         self.config, self.port, self.log = config, port, log
+        self.command, self.env = command, env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--config", str(self.config), "filter"],
+            [sys.executable, "-m", "monitor.cli", "--config", str(self.config), self.command],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
             cwd=REPO,
+            env={**os.environ, **(self.env or {})},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mailmon filter exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"mailmon filter exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     if s.recv(100).startswith(b"220"):

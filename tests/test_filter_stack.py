@@ -257,8 +257,10 @@ def test_reinjection_timeout(stack: MailStack, run_filter: FilterFactory) -> Non
 
 
 def test_scan_past_its_deadline(stack: MailStack, run_filter: FilterFactory) -> None:
-    proc = run_filter(scan_timeout_seconds=0.0001)
-    stack.send(with_id(message("d", sender=PARTNER, to=VANPHONG), "slow1"), PARTNER, [VANPHONG])
+    proc = run_filter(scan_timeout_seconds=0.001)
+    # A 12 MB message takes the worker far longer than 1 ms to read and walk, every time.
+    big = message("d", sender=PARTNER, to=VANPHONG, attachments=[("a.pdf", b"%PDF" + bytes(range(256)) * 48_000, "application/pdf")])
+    stack.send(with_id(big, "slow1"), PARTNER, [VANPHONG])
 
     def fix() -> None:
         proc.stop()
