@@ -57,7 +57,7 @@ def reset_state(config_path: Path) -> None:
 def start_filter(config_path: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config_path), "filter"],
+        [sys.executable, "-m", "monitor.cli", "--config", str(config_path), "run"],
         stderr=log.open("wb"),
         cwd=REPO,
     )
