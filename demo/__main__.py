@@ -16,8 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
+from demo import activity
 from demo.traffic import HOANT, KETOAN, VANPHONG, Sample, samples
 from mailstack import MailStack, Ports
 from mailstack.util import wait_greeting
@@ -66,9 +68,7 @@ def start_filter(config_path: Path, log: Path, port: int) -> subprocess.Popen[by
         code = proc.poll()
         return None if code is None else f"exited {code}; see {log}:\n{log.read_text()[-2000:]}"
 
-    wait_greeting(
-        port, b"220", time.monotonic() + 30, what="mailmon filter", quit_cmd=b"QUIT\r\n", alive=alive
-    )
+    wait_greeting(port, b"220", time.monotonic() + 30, what="mailmon filter", quit_cmd=b"QUIT\r\n", alive=alive)
     return proc
 
 
@@ -95,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     stack = MailStack(
         ROOT,
         ports=ports,
-        users={HOANT: "demo-hoant", VANPHONG: "demo-vanphong", KETOAN: "demo-ketoan"},
+        users={
+            HOANT: "demo-hoant",
+            VANPHONG: "demo-vanphong",
+            KETOAN: "demo-ketoan",
+            activity.DUNGLV: "demo-dunglv",
+            activity.MINHLV: "demo-minhlv",
+        },
         master_user=(config.dovecot.master_user, master_password),
         with_clamd=bool(getattr(getattr(config, "clamav", None), "enabled", False)),
         name="demo",
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "every sample to be filtered and the Postfix queue to drain",
         )
         print_summary(stack, store, sent)
+        show_mailboxes(config_path, stack)
         if args.keep:
             print("\nĐang chạy tiếp / still running; Ctrl-C to stop.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
@@ -125,6 +132,30 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait(timeout=60)
         stack.stop()
     return 0
+
+
+def mailmon(config_path: Path, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--config", str(config_path), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    return out.stdout + (out.stderr if out.returncode not in (0, 1) else "")
+
+
+def show_mailboxes(config_path: Path, stack: MailStack) -> None:
+    """Mailbox activity: the directory, four months of past logins, a real sweep, the verdicts."""
+    print("\n==> Hộp thư / mailboxes (directory, Dovecot log, IMAP + ManageSieve sweep)")
+    units, boxes, past = activity.write(ROOT / "activity", date.today())
+    stack.imap(HOANT).logout()  # a real login today, in the live Dovecot log
+    print("  " + mailmon(config_path, "directory", "import", str(units), str(boxes)).strip())
+    for log_file in (past, stack.dovecot_log):
+        print("  " + mailmon(config_path, "ingest", "dovecot-log", str(log_file)).strip())
+    print("  " + mailmon(config_path, "sweep").strip())
+    for line in mailmon(config_path, "mailboxes").splitlines():
+        print("  " + line)
 
 
 def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
@@ -149,10 +180,7 @@ def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
     for address in (VANPHONG, HOANT, KETOAN):
         print(f"  {address}: {len(stack.delivered(address))} thư trong hộp / messages in the mailbox")
     outside = stack.sink_messages()
-    print(
-        f"  ra ngoài / relayed outside (sink): {len(outside)} — "
-        + ", ".join(f"{m.rcpt_tos[0]}" for m in outside)
-    )
+    print(f"  ra ngoài / relayed outside (sink): {len(outside)} — " + ", ".join(f"{m.rcpt_tos[0]}" for m in outside))
     held = store.quarantine(None)
     print(f"  cách ly / quarantine: {len(held)} (mailmon quarantine list --all)")
     print(
