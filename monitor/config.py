@@ -116,6 +116,12 @@ class Inspection(_Section):
     max_header_bytes: int = Field(default=256 * 1024, ge=1024)
     max_archive_members: int = Field(default=1000, ge=1)
     max_decode_bytes: int = Field(default=64 * 2**20, ge=1024)
+    max_archive_depth: int = Field(default=5, ge=1)
+    max_expanded_bytes: int = Field(default=64 * 2**20, ge=1024)
+    max_compression_ratio: int = Field(default=100, ge=2)
+    max_inspection_seconds: float = Field(default=10.0, gt=0)
+    max_extracted_text_chars: int = Field(default=200_000, ge=0)
+    max_pdf_pages: int = Field(default=50, ge=0)
 
 
 class RuleSection(_Section):

@@ -22,11 +22,9 @@ _PREFIXES: tuple[tuple[bytes, str], ...] = (
     (b"PK\x07\x08", "zip"),
     (b"7z\xbc\xaf\x27\x1c", "7z"),
     (b"Rar!\x1a\x07", "rar"),
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
+    (b"\x1f\x8b\x08", "gzip"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"MSCF", "cab"),
-    (b"\x60\xea", "arj"),
     (b"070701", "cpio"),
     (b"070702", "cpio"),
     (b"070707", "cpio"),
@@ -53,6 +51,11 @@ def sniff(head: bytes) -> str | None:
     for prefix, kind in _PREFIXES:
         if head.startswith(prefix):
             return kind
+    # Short magics get a second check, so that random data is not taken for an archive.
+    if head.startswith(b"BZh") and head[3:4].isdigit() and head[3:4] != b"0":
+        return "bzip2"
+    if head.startswith(b"\x60\xea") and 0 < int.from_bytes(head[2:4], "little") <= 2600:
+        return "arj"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "tar"
     if any(head[off : off + 5] == b"CD001" for off in (0x8001, 0x8801, 0x9001)):

@@ -17,25 +17,17 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
-from monitor import archives
+from monitor.archives import INSPECTED, Report, inspect_attachment
 from monitor.filetypes import SNIFF_BYTES, sniff
+from monitor.limits import Budget
+from monitor.limits import Limits as Limits  # re-exported: callers build Limits from here
+from monitor.office import macro_by_name
+from monitor.textextract import plain_text
 from rules.facts import Attachment, Member
 
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 _WS = (b"\r", b"\n", b" ", b"\t")
 _TAG = re.compile(r"<[^>]*>")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard bounds on the work one message may cost ([inspection] in config.toml)."""
-
-    max_mime_parts: int = 1000
-    max_mime_depth: int = 20
-    max_header_bytes: int = 256 * 1024
-    max_archive_members: int = 1000
-    max_decode_bytes: int = 64 * 2**20
-    max_text_bytes: int = 2**20
 
 
 @dataclass
@@ -47,11 +39,18 @@ class ParsedMessage:
     problems: list[str] = field(default_factory=list)
     limit_hits: list[str] = field(default_factory=list)
     parts: int = 0
+    budget: Budget | None = field(default=None, repr=False)
 
 
-def parse_message(buf: bytes, limits: Limits, *, depth: int = 0) -> ParsedMessage:
-    """Walk the message in ``buf``; never raises on malformed input."""
+def parse_message(buf: bytes, limits: Limits, *, depth: int = 0, budget: Budget | None = None) -> ParsedMessage:
+    """Walk the message in ``buf``; never raises on malformed input.
+
+    ``budget`` is shared with the messages attached inside this one (one budget per message).
+    """
     out = ParsedMessage()
+    out.budget = budget if budget is not None else Budget(limits, out.limit_hits)
+    if budget is not None:
+        out.limit_hits = budget.hits
     head_end, body_start = _split_headers(buf, 0, len(buf), limits, out)
     top = _parse_headers(buf[:head_end], out)
     for name, value in _safe_items(top, out):
@@ -143,9 +142,7 @@ def _content_type(hdr: EmailMessage, out: ParsedMessage) -> str:
         return "application/octet-stream"
 
 
-def _split_multipart(
-    buf: bytes, start: int, end: int, boundary: bytes, out: ParsedMessage
-) -> list[tuple[int, int]]:
+def _split_multipart(buf: bytes, start: int, end: int, boundary: bytes, out: ParsedMessage) -> list[tuple[int, int]]:
     """(start, end) of each body part between the delimiter lines of ``boundary``."""
     delim = b"--" + boundary
     parts: list[tuple[int, int]] = []
@@ -198,45 +195,68 @@ def _leaf(
     size = _decoded_size(buf, start, end, cte)
     head = _decode(buf, start, end, cte, SNIFF_BYTES)
     true_type = sniff(head)
-    members: list[Member] = []
-    problems: list[str] = []
-    if ctype == "message/rfc822" or (true_type is None and (filename or "").lower().endswith(".eml")):
+    budget = out.budget
+    assert budget is not None
+    display = filename or f"({ctype})"
+    report = Report(true_type, macro=macro_by_name(display))
+    if ctype == "message/rfc822" or (true_type is None and display.lower().endswith(".eml")):
         true_type = "message"
-        inner_bytes = _decode(buf, start, end, cte, limits.max_decode_bytes)
-        if depth + 1 > limits.max_mime_depth:
-            out.limit_hits.append(f"attached messages nested deeper than {limits.max_mime_depth}")
-        else:
-            inner = parse_message(inner_bytes, limits, depth=depth + 1)
-            out.parts += inner.parts
-            out.limit_hits.extend(inner.limit_hits)
-            for att in inner.attachments:
-                members.append(Member(att.display_name, att.size, 1, att.true_type))
-                members.extend(replace(m, depth=m.depth + 1) for m in att.members)
-    elif true_type == "zip":
+        report = _attached_message(_decode(buf, start, end, cte, limits.max_decode_bytes), depth, limits, out)
+    elif true_type in INSPECTED:
         if size > limits.max_decode_bytes:
-            out.limit_hits.append(
-                f"{filename or ctype}: archive of {size} bytes over {limits.max_decode_bytes}"
-            )
-        else:
-            listing = archives.list_zip(
-                _decode(buf, start, end, cte, limits.max_decode_bytes),
-                depth=1,
-                max_members=limits.max_archive_members,
-            )
-            true_type = listing.kind
-            members = listing.members
-            problems = listing.problems
-            out.limit_hits.extend(listing.limit_hits)
+            budget.hit(f"{display}: archive of {size} bytes over {limits.max_decode_bytes}")
+        elif not budget.out_of_time():
+            data = _decode(buf, start, end, cte, limits.max_decode_bytes)
+            report = inspect_attachment(data, display, true_type, budget)
+            true_type = report.kind
+    elif ctype.startswith("text/") and true_type is None:
+        # A text file sent as an attachment: its words matter to the content rules.
+        raw = _decode(buf, start, end, cte, limits.max_extracted_text_chars * 4)
+        text = plain_text(raw, _charset(hdr))
+        if ctype == "text/html":
+            text = _TAG.sub(" ", text)
+        report.texts.append(budget.take_text(text))
     out.attachments.append(
         Attachment(
             filename=filename,
             content_type=ctype,
             size=size,
             true_type=true_type,
-            members=tuple(members),
-            problems=tuple(problems),
+            members=tuple(report.members),
+            problems=tuple(report.problems),
+            encrypted=report.encrypted,
+            macro=report.macro,
+            text=report.text,
         )
     )
+
+
+def _attached_message(data: bytes, depth: int, limits: Limits, out: ParsedMessage) -> Report:
+    """A message attached to a message: its attachments become members (depth 1 and below)."""
+    report = Report("message")
+    if depth + 1 > limits.max_mime_depth:
+        out.limit_hits.append(f"attached messages nested deeper than {limits.max_mime_depth}")
+        return report
+    # The inner message shares this message's budget, so its limit hits land in ours directly.
+    inner = parse_message(data, limits, depth=depth + 1, budget=out.budget)
+    out.parts += inner.parts
+    for att in inner.attachments:
+        report.members.append(Member(att.display_name, att.size, 1, att.true_type))
+        report.members.extend(replace(m, depth=m.depth + 1) for m in att.members)
+        report.encrypted = report.encrypted or att.encrypted
+        report.macro = report.macro or att.macro
+        report.problems.extend(att.problems)
+        if att.text:
+            report.texts.append(att.text)
+    report.texts.extend(inner.body_text)
+    return report
+
+
+def _charset(hdr: EmailMessage) -> str | None:
+    try:
+        return hdr.get_content_charset()
+    except Exception:  # a malformed Content-Type parameter
+        return None
 
 
 def _collect_text(

@@ -35,20 +35,14 @@ class Settings:
             action = config.rule_action(rule_id)
             if action is not None:
                 actions[rule_id] = action
-        inspection = config.inspection
+        inspection = config.inspection  # [inspection] keys are Limits fields, one for one
         return cls(
             domains=Domains(
                 local=tuple(config.organization.local_domains),
                 government=tuple(config.organization.government_domains),
             ),
             profile=config.load_profile(),
-            limits=Limits(
-                max_mime_parts=inspection.max_mime_parts,
-                max_mime_depth=inspection.max_mime_depth,
-                max_header_bytes=inspection.max_header_bytes,
-                max_archive_members=inspection.max_archive_members,
-                max_decode_bytes=inspection.max_decode_bytes,
-            ),
+            limits=Limits(**inspection.model_dump()),
             actions=actions,
         )
 

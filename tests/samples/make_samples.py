@@ -325,8 +325,152 @@ def inspection_limits() -> None:
     )
 
 
+def encrypted_archives() -> None:
+    from archive_builders import mark_encrypted, rar5_bytes, sevenzip_bytes, tar_bytes
+
+    r = "encrypted-archive"
+    env = 'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    files = {"bao-cao.pdf": PDF, "phu-luc.docx": DOCX}
+    write(
+        r,
+        "zipcrypto-zip",
+        message("Hồ sơ mật khẩu", attachments=[("ho-so.zip", mark_encrypted(zip_bytes(files)), "application/zip")]),
+        env + 'hit = true\ndetail = "ho-so.zip (zip)"',
+    )
+    write(
+        r,
+        "aes-zip",
+        message("Hồ sơ AES", attachments=[("ho-so-aes.zip", mark_encrypted(zip_bytes(files), aes=True), "application/zip")]),
+        env + 'hit = true\ndetail = "bao-cao.pdf"',
+    )
+    write(
+        r,
+        "7z-encrypted-data-names-visible",
+        message("Số liệu", attachments=[("so-lieu.7z", sevenzip_bytes(files, "matkhau"), "application/x-7z-compressed")]),
+        env + 'hit = true\ndetail = "so-lieu.7z (7z): tệp mã hoá / encrypted: bao-cao.pdf"',
+    )
+    write(
+        r,
+        "7z-encrypted-headers",
+        message(
+            "Số liệu",
+            attachments=[("so-lieu.7z", sevenzip_bytes(files, "matkhau", header_encryption=True), "application/x-7z-compressed")],
+        ),
+        env + 'hit = true\ndetail = "member names are encrypted"',
+    )
+    write(
+        r,
+        "rar5-encrypted",
+        message("Tài liệu", attachments=[("tai-lieu.rar", rar5_bytes(files, encrypted=True), "application/vnd.rar")]),
+        env + 'hit = true\ndetail = "tai-lieu.rar (rar)"',
+    )
+    write(
+        r,
+        "encrypted-zip-inside-tar",
+        message(
+            "Sao lưu",
+            attachments=[("sao-luu.tar", tar_bytes({"ho-so.zip": mark_encrypted(zip_bytes(files))}), "application/x-tar")],
+        ),
+        env + 'hit = true\ndetail = "sao-luu.tar (tar)"',
+    )
+    write(
+        r,
+        "plain-zip",
+        message("Hồ sơ", attachments=[("ho-so.zip", zip_bytes(files), "application/zip")]),
+        env + "hit = false",
+    )
+    write(
+        r,
+        "plain-7z",
+        message("Số liệu", attachments=[("so-lieu.7z", sevenzip_bytes(files), "application/x-7z-compressed")]),
+        env + "hit = false",
+    )
+
+
+def office_macros() -> None:
+    from archive_builders import docx_bytes, ole_bytes
+
+    r = "office-macro"
+    env = 'mail_from = "nguoi.la@example.com"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    write(
+        r,
+        "docm-by-name-and-content",
+        message("Biểu mẫu", attachments=[("bieu-mau.docm", docx_bytes("Biểu mẫu", macro=True), docx_type)]),
+        env + 'hit = true\ndetail = "bieu-mau.docm (ooxml)"',
+    )
+    write(
+        r,
+        "vba-project-in-docx-named-docx",
+        message("Công văn", attachments=[("cong-van.docx", docx_bytes("Công văn", macro=True), docx_type)]),
+        env + 'hit = true\ndetail = "cong-van.docx"',
+    )
+    write(
+        r,
+        "ole-doc-with-macros-storage",
+        message("Hóa đơn", attachments=[("hoa-don.doc", ole_bytes(["Macros", "VBA"]), "application/msword")]),
+        env + 'hit = true\ndetail = "hoa-don.doc (ole)"',
+    )
+    write(
+        r,
+        "xlsm-inside-zip",
+        message(
+            "Bảng tính",
+            attachments=[("bang-tinh.zip", zip_bytes({"so-lieu.xlsm": docx_bytes("x", macro=True)}), "application/zip")],
+        ),
+        env + 'hit = true\ndetail = "bang-tinh.zip"',
+    )
+    write(
+        r,
+        "plain-docx",
+        message("Báo cáo", attachments=[("bao-cao.docx", docx_bytes("Báo cáo", signed=True), docx_type)]),
+        env + "hit = false",
+    )
+    write(
+        r,
+        "ole-doc-without-macros",
+        message("Hóa đơn", attachments=[("hoa-don.doc", ole_bytes(["WordDocument"]), "application/msword")]),
+        env + "hit = false",
+    )
+
+
+def hostile_archives() -> None:
+    from archive_builders import gzip_bomb, nested_zip_bomb, overlapping_zip_bomb, sevenzip_bytes
+
+    r = "inspection-limit"
+    env = 'mail_from = "nguoi.la@example.com"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    write(
+        r,
+        "nested-zip-bomb",
+        message("42", sender="nguoi.la@example.com", attachments=[("42.zip", nested_zip_bomb(), "application/zip")]),
+        env + 'hit = true\ndetail = "more than 1000 archive members"',
+    )
+    write(
+        r,
+        "overlapping-zip-bomb",
+        message("ov", sender="nguoi.la@example.com", attachments=[("ov.zip", overlapping_zip_bomb(), "application/zip")]),
+        env + 'hit = true\ndetail = "zip entries overlap"',
+    )
+    write(
+        r,
+        "gzip-bomb",
+        message("gz", sender="nguoi.la@example.com", attachments=[("zeros.gz", gzip_bomb(2**26), "application/gzip")]),
+        env + 'hit = true\ndetail = "gzip stream expands more than 100×"',
+    )
+    seven = sevenzip_bytes({"bao-cao.pdf": PDF, "setup.exe": PE})
+    write(
+        r,
+        "truncated-7z",
+        message("7z", sender="nguoi.la@example.com", attachments=[("cut.7z", seven[: len(seven) // 2], "application/x-7z-compressed")]),
+        env + 'hit = true\ndetail = "cut.7z: cannot inspect"',
+    )
+
+
 if __name__ == "__main__":
     forwarding()
     executables()
     sizes()
     inspection_limits()
+    encrypted_archives()
+    office_macros()
+    hostile_archives()
