@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
+from tests.samples.archive_builders import sevenzip_bytes
 from tests.samples.make_samples import PE
 
 POLICY = policy.default.clone(linesep="\r\n")
@@ -63,6 +64,15 @@ def samples() -> list[Sample]:
         subtype="pdf",
         filename="so-lieu-2026.pdf",
     )
+    encrypted = _message(
+        "demo-encrypted", "Hồ sơ dự toán (có mật khẩu)", PARTNER, VANPHONG, "Mật khẩu sẽ gửi qua điện thoại.\n"
+    )
+    encrypted.add_attachment(
+        sevenzip_bytes({"du-toan-2027.xlsx": b"PK\x03\x04 so lieu"}, password="demo"),
+        maintype="application",
+        subtype="x-7z-compressed",
+        filename="du-toan-2027.7z",
+    )
     return [
         Sample(
             "demo-clean",
@@ -81,5 +91,13 @@ def samples() -> list[Sample]:
             "rejected",
         ),
         Sample("demo-exe", "tệp .exe đính kèm / an .exe attachment", HOANT, [VANPHONG], exe, "rejected"),
+        Sample(
+            "demo-encrypted",
+            "tệp nén có mật khẩu / a password-protected archive",
+            PARTNER,
+            [VANPHONG],
+            encrypted,
+            "tagged",
+        ),
         Sample("demo-big", "tệp đính kèm 31 MiB / a 31 MiB attachment", VANPHONG, [PARTNER], big, "rejected"),
     ]
