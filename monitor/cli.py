@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     boxes.add_argument("--as-of", type=date.fromisoformat, metavar="DATE", help="evaluate as of this day (YYYY-MM-DD)")
     boxes.add_argument("--json", action="store_true")
 
+    senders = sub.add_parser("senders", parents=[common], help="senders held for unusual sending")
+    ssub = senders.add_subparsers(dest="scommand", required=True)
+    ssub.add_parser("list", parents=[common], help="held senders")
+    srelease = ssub.add_parser("release", parents=[common], help="let a held sender send again")
+    srelease.add_argument("address")
+
     sweep = sub.add_parser("sweep", parents=[common], help="read every mailbox once (IMAP quota, unread, Sieve)")
     sweep.add_argument("--only", metavar="ADDRESS", help="just this mailbox")
 
@@ -114,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_directory_import(config, Path(args.units_csv), Path(args.mailboxes_csv))
     if args.command == "mailboxes":
         return cmd_mailboxes(config, args)
+    if args.command == "senders":
+        return cmd_senders(config, args)
     if args.command == "sweep":
         from monitor.poller import sweep
         from monitor.store import Store
@@ -181,6 +189,27 @@ def cmd_mailboxes(config: Config, args: Any) -> int:
         for f in r.findings:
             print(f"    {f.rule} ({f.citation}): {f.detail}")
     print(f"{len(reports)} hộp thư / mailboxes")
+    return 0
+
+
+def cmd_senders(config: Config, args: Any) -> int:
+    from datetime import UTC, datetime
+
+    from monitor import ratelimit
+    from monitor.store import Store
+
+    store = Store(config.storage.database)
+    now = datetime.now(UTC)
+    if args.scommand == "release":
+        if ratelimit.release(store, args.address, now):
+            print(f"đã cho gửi lại / released {args.address}")
+            return 0
+        print(f"không bị giữ / not held: {args.address}", file=sys.stderr)
+        return 1
+    rows = ratelimit.held_list(store, now)
+    for r in rows:
+        print(f"{r['sender']}  từ / since {r['since']}  đến / until {r['until']}  {r['reason']}")
+    print(f"{len(rows)} người gửi bị giữ / held senders")
     return 0
 
 

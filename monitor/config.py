@@ -141,6 +141,20 @@ class Dovecot(_Section):
     virtual_alias_maps: list[Path] = []
 
 
+class RateWindow(_Section):
+    messages_per_hour: int = Field(ge=1)
+    external_recipients_per_hour: int = Field(ge=1)
+    external_recipients_per_day: int = Field(ge=1)
+
+
+class RateLimit(_Section):
+    """Outbound sending windows per sender (monitor/ratelimit.py); limits by mailbox kind."""
+
+    enabled: bool = True
+    cooldown_minutes: int = Field(default=60, ge=1)
+    limits: dict[Literal["personal", "unit", "agency", "admin"], RateWindow] = {}
+
+
 class Daemon(_Section):
     """What `mailmon run` schedules beside the filter."""
 
@@ -162,6 +176,7 @@ class Config(_Section):
     rules: dict[str, RuleSection] = {}
     dovecot: Dovecot = Dovecot()
     daemon: Daemon = Daemon()
+    ratelimit: RateLimit = RateLimit()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""

@@ -6,6 +6,7 @@ the event loop), and ``mailmon scan`` runs it inline. No sockets, no store.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Evaluation:
     attachments: tuple[Attachment, ...]
     problems: tuple[str, ...]
     seconds: float
+    # The SASL login Postfix recorded ("Authenticated sender:" in its Received header), if any.
+    auth_sender: str = ""
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -77,6 +80,18 @@ def facts_from(
     )
 
 
+_AUTH = re.compile(r"\(Authenticated sender: ([^)\s]+)\)", re.IGNORECASE)
+
+
+def authenticated_sender(facts: MessageFacts) -> str:
+    """The login of the newest Received header Postfix stamped with smtpd_sasl_authenticated_header."""
+    for value in facts.header_all("Received"):
+        match = _AUTH.search(value)
+        if match:
+            return match.group(1).lower()
+    return ""
+
+
 def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
     """Run every traffic rule on one raw message and decide what to do with it."""
     started = time.perf_counter()
@@ -93,6 +108,7 @@ def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: S
         attachments=facts.attachments,
         problems=facts.problems,
         seconds=time.perf_counter() - started,
+        auth_sender=authenticated_sender(facts),
     )
 
 

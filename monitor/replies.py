@@ -34,6 +34,12 @@ R451_SCAN_TIMEOUT = StatusCode(
 R451_SHUTDOWN = StatusCode(
     451, "4.3.2", "Bộ lọc đang dừng, vui lòng gửi lại sau / The filter is stopping, try again later"
 )
+R451_HELD = StatusCode(
+    451,
+    "4.7.1",
+    "Tài khoản tạm bị giữ do gửi thư bất thường (có thể bị chiếm quyền) / Sender held: unusual sending "
+    "(possibly compromised account) (spam, DN-2022 Đ13.3)",
+)
 R451_REINJECT = StatusCode(
     451, "4.4.1", "Không chuyển tiếp được thư, sẽ thử lại / Could not pass the message on, try again later"
 )

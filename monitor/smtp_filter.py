@@ -12,9 +12,10 @@ import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import replies
+from monitor import ratelimit, replies
 from monitor.config import Config, split_hostport
 from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file
 from monitor.quarantine import Quarantine
@@ -22,6 +23,7 @@ from monitor.reinject import ReinjectError, reinject
 from monitor.spool import Spool
 from monitor.store import AsyncStore
 from monitor.verdict import one_line
+from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
 
 log = logging.getLogger("mailmon.filter")
@@ -168,6 +170,9 @@ class FilterHandler:
             }
             action = evaluation.verdict.action
             if action in (Action.PASS, Action.TAG):
+                held = await self._sending_window(evaluation, mail_from, rcpt_tos, meta)
+                if held:
+                    return held
                 return await self._deliver(envelope, spool, evaluation, meta)
             if action == Action.QUARANTINE:
                 return await self._quarantine(spool, evaluation, meta)
@@ -175,10 +180,57 @@ class FilterHandler:
         except Exception as exc:
             return await self.handle_exception(exc)
 
+    # -- sending windows (monitor/ratelimit.py) -------------------------------------------------
+    def sender_of(self, mail_from: str, auth_sender: str = "") -> str | None:
+        """Whose sending this is: the SASL login, else a local envelope sender; None for others."""
+        if auth_sender:
+            return auth_sender
+        return mail_from.lower() if self.settings.domains.is_local(mail_from) else None
+
+    def _limits(self) -> dict[str, ratelimit.Limits]:
+        limits = dict(ratelimit.DEFAULT_LIMITS)
+        for kind, window in self.config.ratelimit.limits.items():
+            limits[kind] = ratelimit.Limits(**window.model_dump())
+        return limits
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
+        """A held sender's mail is refused before its body is sent (Postfix keeps it queued)."""
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        sender = self.sender_of(address)
+        if sender and self.config.ratelimit.enabled:
+            hold = await self.store.call(lambda store: ratelimit.held(store, sender, datetime.now(UTC)))
+            if hold is not None:
+                return replies.R451_HELD.with_detail(f"{hold.reason}; đến / until {hold.until:%H:%M %d/%m} UTC")
+        return "250 OK"
+
+    async def _sending_window(
+        self, evaluation: Evaluation, mail_from: str, rcpt_tos: tuple[str, ...], meta: dict[str, Any]
+    ) -> str | None:
+        sender = self.sender_of(mail_from, evaluation.auth_sender)
+        if not sender or not self.config.ratelimit.enabled:
+            return None
+        domains = self.settings.domains
+        recipients = [(r, not domains.is_local(r)) for r in rcpt_tos]
+        if not any(external for _, external in recipients) and evaluation.direction != "outbound":
+            return None  # internal mail does not count towards the outbound windows
+        limits = self._limits()
+        cooldown = timedelta(minutes=self.config.ratelimit.cooldown_minutes)
+        reason = await self.store.call(
+            lambda store: ratelimit.record_and_check(
+                store, sender, recipients, evaluation.message_id, datetime.now(UTC), limits, cooldown
+            )
+        )
+        if reason is None:
+            return None
+        spam = TRAFFIC_RULES["spam"].finding(f"{sender}: {reason}")
+        hold_row = {**finding_rows((spam,))[0], "action": "hold"}
+        await self._record({**meta, "verdict": "held"}, evaluation, f"sender held: {reason}", [hold_row])
+        log.warning("sender held sender=%s queue_id=%s: %s", sender, meta["queue_id"], reason)
+        return replies.R451_HELD.with_detail(reason)
+
     # -- outcomes ---------------------------------------------------------------------------
-    async def _deliver(
-        self, envelope: Any, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]
-    ) -> str:
+    async def _deliver(self, envelope: Any, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
         prepend = tag_headers(evaluation) if evaluation.findings else b""
         try:
             result = await reinject(
@@ -230,9 +282,7 @@ class FilterHandler:
     async def _quarantine(self, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
         reason = "; ".join(one_line(f) for f in evaluation.verdict.deciding)
         try:
-            qid = await self.store.call(
-                lambda store: self.quarantine.keep(spool, store, {**meta, "reason": reason})
-            )
+            qid = await self.store.call(lambda store: self.quarantine.keep(spool, store, {**meta, "reason": reason}))
         except Exception:
             log.exception("quarantine failed queue_id=%s", meta["queue_id"])
             return str(replies.R451_STORE)
@@ -260,8 +310,10 @@ class FilterHandler:
             f"{deciding.title.vi}: {deciding.detail}", deciding.title.en, deciding.rule, deciding.citation
         )
 
-    async def _record(self, meta: dict[str, Any], evaluation: Evaluation, outcome: str) -> None:
-        rows = finding_rows(evaluation.findings)
+    async def _record(
+        self, meta: dict[str, Any], evaluation: Evaluation, outcome: str, extra: list[dict[str, Any]] | None = None
+    ) -> None:
+        rows = finding_rows(evaluation.findings) + (extra or [])
         row = {**meta, "outcome": outcome}
         try:
             await self.store.call(lambda store: store.record_message(row, rows))

@@ -152,6 +152,19 @@ def _m4_mailbox_status(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0005_send_windows")
+def _m5_send_windows(db: sqlite_utils.Database) -> None:
+    # One row per outbound message and recipient: the sliding windows are counted from these, so
+    # several filter nodes sharing one store (PostgreSQL later) see the same windows.
+    db.table("send_events").create(
+        {"id": int, "sender": str, "time": str, "rcpt": str, "external": int, "message_id": str}, pk="id"
+    )
+    db.table("send_events").create_index(["sender", "time"])
+    db.table("held_senders").create(
+        {"sender": str, "since": str, "until": str, "reason": str, "released_at": str}, pk="sender"
+    )
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
