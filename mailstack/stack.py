@@ -21,6 +21,7 @@ from mailstack.clamd import Clamd
 from mailstack.dovecot import Dovecot, DovecotConfig
 from mailstack.ports import Ports
 from mailstack.postfix import Postfix, PostfixConfig
+from mailstack.rspamd import Rspamd, _free_port
 from mailstack.sieve import ManageSieve
 from mailstack.sink import Sink, SinkMessage
 from mailstack.util import (
@@ -79,6 +80,7 @@ class MailStack:
         users: dict[str, str] | None = None,
         master_user: tuple[str, str] = DEFAULT_MASTER_USER,
         with_clamd: bool = False,
+        with_rspamd: bool = False,
         message_size_limit: int = 64 * 2**20,
         name: str | None = None,
     ) -> None:
@@ -122,6 +124,8 @@ class MailStack:
         )
         self.sink = Sink(self.root / "sink", self.ports.sink, message_size_limit)
         self.clamd = Clamd(self.root, self.ports.clamd) if with_clamd else None
+        # rspamd's cold start takes seconds: only stacks that need it start it (its own free port).
+        self.rspamd = Rspamd(self.root, _free_port()) if with_rspamd else None
 
         self.postfix_log: Path = self.postfix.log_path
         self.postfix_config_dir: Path = self.postfix.config_dir
@@ -157,7 +161,9 @@ class MailStack:
             self.dovecot.start(deadline)
             if self.clamd is not None:
                 self.clamd.start(deadline)
-            self.postfix.start(deadline)
+            if self.rspamd is not None:
+                self.rspamd.start(deadline + 60)
+            self.postfix.start(deadline + (60 if self.rspamd is not None else 0))
         except BaseException as exc:
             try:
                 self.stop(timeout=3)
@@ -175,7 +181,7 @@ class MailStack:
         self.started = False
         atexit.unregister(self.stop)
         errors: list[str] = []
-        for component in (self.postfix, self.dovecot, self.clamd, self.sink):
+        for component in (self.postfix, self.dovecot, self.clamd, self.rspamd, self.sink):
             if component is None:
                 continue
             try:

@@ -155,6 +155,17 @@ class RateLimit(_Section):
     limits: dict[Literal["personal", "unit", "agency", "admin"], RateWindow] = {}
 
 
+class Rspamd(_Section):
+    """Optional content scoring through rspamd's /checkv2."""
+
+    url: str = Field(default="", pattern=r"^(https?://[^\s]+)?$")
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    # rspamd actions that make an outbound message spam (a `spam` finding), and inbound ones tagged.
+    outbound_spam_actions: list[str] = ["reject", "soft reject", "rewrite subject", "add header"]
+    inbound_spam_actions: list[str] = ["reject", "soft reject", "rewrite subject", "add header"]
+    fail_open: bool = True
+
+
 class Daemon(_Section):
     """What `mailmon run` schedules beside the filter."""
 
@@ -177,6 +188,7 @@ class Config(_Section):
     dovecot: Dovecot = Dovecot()
     daemon: Daemon = Daemon()
     ratelimit: RateLimit = RateLimit()
+    rspamd: Rspamd = Rspamd()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""

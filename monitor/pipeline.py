@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from monitor.config import Config
 from monitor.message import Limits, ParsedMessage, parse_message
+from monitor.rspamd import SpamScore
 from monitor.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
@@ -115,3 +116,22 @@ def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: S
 def evaluate_file(path: Path, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
     """Worker-process entry point for a spooled message: read it once, evaluate."""
     return evaluate(path.read_bytes(), mail_from, rcpt_tos, settings)
+
+
+def with_spam_score(
+    evaluation: Evaluation, score: SpamScore, config: Config, actions: dict[str, Action]
+) -> tuple[Evaluation, bytes]:
+    """rspamd's opinion folded into the verdict: outbound spam is a `spam` finding under policy;
+    inbound spam is tagged and counted (users are asked to mark spam, DN-2022 Đ12.4, Đ15.5)."""
+    header = f"X-Mailmon-Spam-Score: {score.score:.1f}/{score.required:.1f} ({score.action})\r\n".encode()
+    rules = config.rspamd
+    spam = TRAFFIC_RULES["spam"].finding(score.detail())
+    if evaluation.direction in ("outbound", "internal") and score.action in rules.outbound_spam_actions:
+        verdict = decide([*evaluation.findings, spam], actions)
+    elif evaluation.direction in ("inbound", "relay") and score.action in rules.inbound_spam_actions:
+        tagged = replace(spam, action=Action.TAG)
+        verdict = Verdict(max(evaluation.verdict.action, Action.TAG), (*evaluation.findings, tagged))
+        header += b"X-Mailmon-Spam: yes\r\n"
+    else:
+        return evaluation, header
+    return replace(evaluation, verdict=verdict), header

@@ -40,6 +40,9 @@ R451_HELD = StatusCode(
     "Tài khoản tạm bị giữ do gửi thư bất thường (có thể bị chiếm quyền) / Sender held: unusual sending "
     "(possibly compromised account) (spam, DN-2022 Đ13.3)",
 )
+R451_RSPAMD = StatusCode(
+    451, "4.7.1", "Không chấm điểm thư rác được, sẽ thử lại / Spam scoring unavailable, try again later"
+)
 R451_REINJECT = StatusCode(
     451, "4.4.1", "Không chuyển tiếp được thư, sẽ thử lại / Could not pass the message on, try again later"
 )

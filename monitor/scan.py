@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from monitor import rspamd
 from monitor.config import Config
-from monitor.pipeline import Evaluation, Settings, evaluate
+from monitor.pipeline import Evaluation, Settings, evaluate, with_spam_score
 from monitor.verdict import one_line
 
 EX_INPUT = 2
@@ -68,7 +69,21 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
     if reason:
         print(f"mailmon scan: {path}: {reason}", file=sys.stderr)
         return EX_INPUT
-    evaluation = evaluate(data, mail_from, tuple(rcpts), Settings.from_config(config))
+    settings = Settings.from_config(config)
+    evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
+    if config.rspamd.url:
+        try:
+            score = rspamd.check(
+                config.rspamd.url,
+                data,
+                len(data),
+                mail_from=mail_from,
+                rcpt_tos=rcpts,
+                timeout=config.rspamd.timeout_seconds,
+            )
+            evaluation, _ = with_spam_score(evaluation, score, config, settings.actions)
+        except rspamd.RspamdUnavailable as exc:
+            print(f"mailmon scan: rspamd not used: {exc}", file=sys.stderr)
     if as_json:
         print(json.dumps(evaluation_json(evaluation), ensure_ascii=False))
     else:
@@ -94,17 +109,14 @@ def human_summary(evaluation: Evaluation) -> str:
         "reject": "từ chối / reject",
     }
     lines = [
-        f"Kết luận / verdict: {labels[str(evaluation.verdict.action)]} "
-        f"(chiều / direction: {evaluation.direction})"
+        f"Kết luận / verdict: {labels[str(evaluation.verdict.action)]} (chiều / direction: {evaluation.direction})"
     ]
     for finding in evaluation.findings:
         lines.append(f"  - [{finding.action}] {one_line(finding)}")
     if not evaluation.findings:
         lines.append("  Không phát hiện vi phạm / no violations found")
     for att in evaluation.attachments:
-        lines.append(
-            f"  tệp / file: {att.display_name} ({att.size:,} bytes, {att.true_type or att.content_type})"
-        )
+        lines.append(f"  tệp / file: {att.display_name} ({att.size:,} bytes, {att.true_type or att.content_type})")
         for m in att.members:
             lines.append(f"    {'  ' * (m.depth - 1)}└ {m.name} ({m.size:,} bytes, {m.true_type or '?'})")
     return "\n".join(lines)

@@ -15,9 +15,9 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import ratelimit, replies
+from monitor import ratelimit, replies, rspamd
 from monitor.config import Config, split_hostport
-from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file
+from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_spam_score
 from monitor.quarantine import Quarantine
 from monitor.reinject import ReinjectError, reinject
 from monitor.spool import Spool
@@ -145,6 +145,7 @@ class FilterHandler:
         mail_from = envelope.mail_from or ""
         rcpt_tos = tuple(envelope.rcpt_tos)
         queue_id = xforward.get("IDENT", "")
+        scoring = asyncio.create_task(self._spam_score(spool, mail_from, rcpt_tos, xforward))
         try:
             try:
                 evaluation = await self._evaluate(spool, mail_from, rcpt_tos)
@@ -157,6 +158,14 @@ class FilterHandler:
                     raise  # the connection itself is being torn down
                 log.warning("stopping: queue_id=%s was not checked in time; 451, Postfix keeps it", queue_id)
                 return str(replies.R451_SHUTDOWN)
+            score = await scoring
+            extra_headers = b""
+            if isinstance(score, str):  # rspamd unavailable
+                if not self.config.rspamd.fail_open:
+                    return str(replies.R451_RSPAMD)
+                extra_headers = f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
+            elif score is not None:
+                evaluation, extra_headers = with_spam_score(evaluation, score, self.config, self.settings.actions)
             meta = {
                 "message_id": evaluation.message_id,
                 "queue_id": queue_id,
@@ -173,12 +182,45 @@ class FilterHandler:
                 held = await self._sending_window(evaluation, mail_from, rcpt_tos, meta)
                 if held:
                     return held
-                return await self._deliver(envelope, spool, evaluation, meta)
+                return await self._deliver(envelope, spool, evaluation, meta, extra_headers)
             if action == Action.QUARANTINE:
                 return await self._quarantine(spool, evaluation, meta)
             return await self._reject(spool, evaluation, meta)
         except Exception as exc:
             return await self.handle_exception(exc)
+        finally:
+            if not scoring.done():
+                scoring.cancel()
+
+    # -- rspamd (monitor/rspamd.py) -----------------------------------------------------------
+    async def _spam_score(
+        self, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...], xforward: dict[str, str]
+    ) -> rspamd.SpamScore | str | None:
+        """rspamd's verdict, a reason string when it is unavailable, or None when not configured."""
+        cfg = self.config.rspamd
+        if not cfg.url:
+            return None
+        reader = spool.open()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._io,
+                lambda: rspamd.check(
+                    cfg.url,
+                    reader,
+                    spool.size,
+                    mail_from=mail_from,
+                    rcpt_tos=list(rcpt_tos),
+                    client_ip=xforward.get("ADDR", ""),
+                    helo=xforward.get("HELO", ""),
+                    queue_id=xforward.get("IDENT", ""),
+                    timeout=cfg.timeout_seconds,
+                ),
+            )
+        except rspamd.RspamdUnavailable as exc:
+            log.warning("rspamd unavailable: %s", exc)
+            return f"rspamd unavailable: {exc}"
+        finally:
+            reader.close()
 
     # -- sending windows (monitor/ratelimit.py) -------------------------------------------------
     def sender_of(self, mail_from: str, auth_sender: str = "") -> str | None:
@@ -230,8 +272,10 @@ class FilterHandler:
         return replies.R451_HELD.with_detail(reason)
 
     # -- outcomes ---------------------------------------------------------------------------
-    async def _deliver(self, envelope: Any, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
-        prepend = tag_headers(evaluation) if evaluation.findings else b""
+    async def _deliver(
+        self, envelope: Any, spool: Spool, evaluation: Evaluation, meta: dict[str, Any], extra_headers: bytes = b""
+    ) -> str:
+        prepend = (tag_headers(evaluation) if evaluation.findings else b"") + extra_headers
         try:
             result = await reinject(
                 self.reinject_host,
