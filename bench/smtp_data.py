@@ -76,8 +76,9 @@ def serve(kind: str, spool_dir: Path) -> None:
     def factory() -> SMTP:
         if kind == "stock":
             return SMTP(handler, data_size_limit=LIMIT, hostname="bench", loop=loop)
-        return FilterSMTP(handler, data_size_limit=LIMIT, spool_dir=spool_dir,
-                          spool_memory_limit=2**20, hostname="bench", loop=loop)
+        return FilterSMTP(
+            handler, data_size_limit=LIMIT, spool_dir=spool_dir, spool_memory_limit=2**20, hostname="bench", loop=loop
+        )
 
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     port = server.sockets[0].getsockname()[1]
@@ -90,8 +91,10 @@ def serve(kind: str, spool_dir: Path) -> None:
     threading.Thread(target=wait_stdin, daemon=True).start()
     loop.run_forever()
     peak_kb = _peak_rss_kb()
-    print(json.dumps({"cpu": _cpu(), "maxrss_kb": peak_kb, "messages": handler.messages,
-                      "bytes": handler.bytes}), flush=True)
+    print(
+        json.dumps({"cpu": _cpu(), "maxrss_kb": peak_kb, "messages": handler.messages, "bytes": handler.bytes}),
+        flush=True,
+    )
 
 
 # -- client side ----------------------------------------------------------------------------------
@@ -104,7 +107,9 @@ def make_message(rng: random.Random, attachment_bytes: int, n: int) -> bytes:
     return (
         b"From: a@example.org\r\nTo: b@example.net\r\nSubject: bench %d\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/mixed; boundary="BND"\r\n\r\n--BND\r\nContent-Type: text/plain\r\n\r\n'
-        % n + text + b"\r\n--BND\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n"
+        % n
+        + text
+        + b'\r\n--BND\r\nContent-Type: application/pdf; name="a.pdf"\r\n'
         b"Content-Transfer-Encoding: base64\r\n\r\n" + payload + b"--BND--\r\n"
     )
 
@@ -135,7 +140,10 @@ def send_all(port: int, wires: list[bytes]) -> None:
 def run_one(kind: str, wires: list[bytes], spool_dir: Path) -> dict[str, float]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", kind, "--spool-dir", str(spool_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.stdin is not None and proc.stdout is not None
     _, port, cpu0 = proc.stdout.readline().split()
@@ -152,8 +160,14 @@ def run_one(kind: str, wires: list[bytes], spool_dir: Path) -> dict[str, float]:
     proc.stdin.close()
     stats = json.loads(proc.stdout.readline())
     proc.wait(30)
-    return {"wall": wall, "msgs_per_s": len(wires) / wall, "cpu": stats["cpu"] - float(cpu0),
-            "rss_mb": stats["maxrss_kb"] / 1024, "messages": stats["messages"], "bytes": stats["bytes"]}
+    return {
+        "wall": wall,
+        "msgs_per_s": len(wires) / wall,
+        "cpu": stats["cpu"] - float(cpu0),
+        "rss_mb": stats["maxrss_kb"] / 1024,
+        "messages": stats["messages"],
+        "bytes": stats["bytes"],
+    }
 
 
 def main() -> None:
@@ -174,9 +188,11 @@ def main() -> None:
     wires = [wire(b) for b in bodies]
     expected_bytes = sum(len(b if b.endswith(b"\r\n") else b + b"\r\n") for b in bodies)
     total_mb = sum(len(w) for w in wires) / 1e6
-    print(f"mix: {args.small} × {len(bodies[0]) / 1e3:.0f} KB + {args.big} × "
-          f"{len(bodies[-1]) / 1e6 if args.big else 0:.1f} MB = {total_mb:.1f} MB on the wire, "
-          f"{CONNECTIONS} connections, {args.rounds} round(s)")
+    print(
+        f"mix: {args.small} × {len(bodies[0]) / 1e3:.0f} KB + {args.big} × "
+        f"{len(bodies[-1]) / 1e6 if args.big else 0:.1f} MB = {total_mb:.1f} MB on the wire, "
+        f"{CONNECTIONS} connections, {args.rounds} round(s)"
+    )
 
     with tempfile.TemporaryDirectory(dir=args.spool_dir) as d:
         best: dict[str, dict[str, float]] = {}
@@ -184,22 +200,30 @@ def main() -> None:
             for kind in ("stock", "filter"):
                 r = run_one(kind, wires, Path(d))
                 assert r["messages"] == len(wires) and r["bytes"] == expected_bytes, r
-                print(f"  round {rnd + 1} {kind:6}: {r['msgs_per_s']:7.1f} msgs/s  wall {r['wall']:6.2f} s  "
-                      f"server CPU {r['cpu']:6.2f} s  peak RSS {r['rss_mb']:6.1f} MB")
+                print(
+                    f"  round {rnd + 1} {kind:6}: {r['msgs_per_s']:7.1f} msgs/s  wall {r['wall']:6.2f} s  "
+                    f"server CPU {r['cpu']:6.2f} s  peak RSS {r['rss_mb']:6.1f} MB"
+                )
                 if kind not in best or r["msgs_per_s"] > best[kind]["msgs_per_s"]:
                     best[kind] = r
         leftovers = list(Path(d).iterdir())
     stock, filt = best["stock"], best["filter"]
     ratio = filt["msgs_per_s"] / stock["msgs_per_s"]
-    print(f"best: stock {stock['msgs_per_s']:.1f} msgs/s, filter {filt['msgs_per_s']:.1f} msgs/s "
-          f"(×{ratio:.2f}); CPU {stock['cpu']:.2f} s vs {filt['cpu']:.2f} s; "
-          f"peak RSS {stock['rss_mb']:.0f} MB vs {filt['rss_mb']:.0f} MB; spool files left: {len(leftovers)}")
-    print(f"RESULT smtp_data_stock_msgs_per_s={stock['msgs_per_s']:.1f} "
-          f"smtp_data_filter_msgs_per_s={filt['msgs_per_s']:.1f} smtp_data_filter_vs_stock={ratio:.2f}")
-    print(f"RESULT smtp_data_stock_cpu_s={stock['cpu']:.2f} smtp_data_filter_cpu_s={filt['cpu']:.2f} "
-          f"smtp_data_filter_vs_stock_cpu={filt['cpu'] / stock['cpu']:.2f} "
-          f"smtp_data_stock_peak_rss_mb={stock['rss_mb']:.0f} "
-          f"smtp_data_filter_peak_rss_mb={filt['rss_mb']:.0f}")
+    print(
+        f"best: stock {stock['msgs_per_s']:.1f} msgs/s, filter {filt['msgs_per_s']:.1f} msgs/s "
+        f"(×{ratio:.2f}); CPU {stock['cpu']:.2f} s vs {filt['cpu']:.2f} s; "
+        f"peak RSS {stock['rss_mb']:.0f} MB vs {filt['rss_mb']:.0f} MB; spool files left: {len(leftovers)}"
+    )
+    print(
+        f"RESULT smtp_data_stock_msgs_per_s={stock['msgs_per_s']:.1f} "
+        f"smtp_data_filter_msgs_per_s={filt['msgs_per_s']:.1f} smtp_data_filter_vs_stock={ratio:.2f}"
+    )
+    print(
+        f"RESULT smtp_data_stock_cpu_s={stock['cpu']:.2f} smtp_data_filter_cpu_s={filt['cpu']:.2f} "
+        f"smtp_data_filter_vs_stock_cpu={filt['cpu'] / stock['cpu']:.2f} "
+        f"smtp_data_stock_peak_rss_mb={stock['rss_mb']:.0f} "
+        f"smtp_data_filter_peak_rss_mb={filt['rss_mb']:.0f}"
+    )
 
 
 if __name__ == "__main__":

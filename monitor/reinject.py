@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import smtplib
+import socket
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -165,6 +166,9 @@ def _reinject_sync(
             raise ReinjectError(True, exc.smtp_code, f"greeting from {host}:{port}: {text}") from exc
         except OSError as exc:  # refused, unreachable, timed out (SMTPException is an OSError)
             raise ReinjectError(True, None, f"connect to {host}:{port}: {exc!r}") from exc
+        # Commands and the last small DATA chunk must not wait for Nagle + delayed ACK (~40 ms each).
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             return transaction(smtp)
         except (OSError, smtplib.SMTPException) as exc:  # reset, timeout, disconnect mid-session
