@@ -155,6 +155,16 @@ class RateLimit(_Section):
     limits: dict[Literal["personal", "unit", "agency", "admin"], RateWindow] = {}
 
 
+class ClamAV(_Section):
+    """Virus scanning through clamd's INSTREAM."""
+
+    enabled: bool = False
+    address: str = Field(default="127.0.0.1:3310", pattern=r"^(/\S+|\S+:\d{1,5})$")
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    stream_max_bytes: int = Field(default=25 * 2**20, ge=1024)
+    fail_open: bool = False
+
+
 class Rspamd(_Section):
     """Optional content scoring through rspamd's /checkv2."""
 
@@ -189,6 +199,7 @@ class Config(_Section):
     daemon: Daemon = Daemon()
     ratelimit: RateLimit = RateLimit()
     rspamd: Rspamd = Rspamd()
+    clamav: ClamAV = ClamAV()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""

@@ -17,7 +17,7 @@ from monitor.rspamd import SpamScore
 from monitor.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
-from rules.facts import Attachment, Domains, MessageFacts
+from rules.facts import AntivirusResult, Attachment, Domains, MessageFacts
 from rules.profile import Profile
 
 
@@ -65,9 +65,7 @@ class Evaluation:
         return self.verdict.findings
 
 
-def facts_from(
-    parsed: ParsedMessage, mail_from: str, rcpt_tos: tuple[str, ...], domains: Domains
-) -> MessageFacts:
+def facts_from(parsed: ParsedMessage, mail_from: str, rcpt_tos: tuple[str, ...], domains: Domains) -> MessageFacts:
     return MessageFacts(
         mail_from=mail_from,
         rcpt_tos=rcpt_tos,
@@ -135,3 +133,14 @@ def with_spam_score(
     else:
         return evaluation, header
     return replace(evaluation, verdict=verdict), header
+
+
+def with_antivirus(evaluation: Evaluation, result: AntivirusResult, settings: Settings) -> Evaluation:
+    """clamd's answer folded into the verdict through the virus rules (pure, in rules/virus.py)."""
+    facts = MessageFacts(mail_from="", rcpt_tos=(), domains=settings.domains, antivirus=(result,))
+    extra = [
+        f for rule_id in ("virus", "virus-unscanned") for f in TRAFFIC_RULES[rule_id].check(facts, settings.profile)
+    ]
+    if not extra:
+        return evaluation
+    return replace(evaluation, verdict=decide([*evaluation.findings, *extra], settings.actions))

@@ -22,9 +22,7 @@ class StatusCode:
 
 
 R250_DELIVERED = StatusCode(250, "2.0.0", "Đã kiểm tra và chuyển tiếp / Checked and passed on")
-R250_QUARANTINED = StatusCode(
-    250, "2.7.0", "Thư được giữ lại để kiểm tra (cách ly) / Message held in quarantine"
-)
+R250_QUARANTINED = StatusCode(250, "2.7.0", "Thư được giữ lại để kiểm tra (cách ly) / Message held in quarantine")
 R451_INTERNAL = StatusCode(
     451, "4.3.0", "Lỗi tạm thời của bộ lọc, vui lòng gửi lại sau / Temporary filter error, try again later"
 )
@@ -43,6 +41,7 @@ R451_HELD = StatusCode(
 R451_RSPAMD = StatusCode(
     451, "4.7.1", "Không chấm điểm thư rác được, sẽ thử lại / Spam scoring unavailable, try again later"
 )
+R451_CLAMD = StatusCode(451, "4.7.1", "Chưa quét vi rút được, sẽ thử lại / Virus scanner unavailable, try again later")
 R451_REINJECT = StatusCode(
     451, "4.4.1", "Không chuyển tiếp được thư, sẽ thử lại / Could not pass the message on, try again later"
 )
@@ -65,7 +64,7 @@ def policy_reject(vi: str, en: str, rule: str, citation: str) -> str:
 
 def ascii_vietnamese(text: str) -> str:
     """Vietnamese without diacritics ("Gửi, nhận tệp" → "Gui, nhan tep"), for ASCII-only SMTP."""
-    text = text.replace("đ", "d").replace("Đ", "D")
+    text = text.replace("đ", "d").replace("Đ", "D").replace("→", "->")
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.encode("ascii", "replace").decode("ascii")

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from monitor import rspamd
+from monitor import clamav, rspamd
 from monitor.config import Config
-from monitor.pipeline import Evaluation, Settings, evaluate, with_spam_score
+from monitor.pipeline import Evaluation, Settings, evaluate, with_antivirus, with_spam_score
 from monitor.verdict import one_line
+from rules.facts import AntivirusResult
 
 EX_INPUT = 2
 
@@ -71,6 +72,25 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
         return EX_INPUT
     settings = Settings.from_config(config)
     evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
+    if config.clamav.enabled:
+        import asyncio
+        import io
+
+        cfg = config.clamav
+        try:
+            av = asyncio.run(
+                clamav.scan(
+                    cfg.address,
+                    io.BytesIO(data),
+                    len(data),
+                    timeout=cfg.timeout_seconds,
+                    stream_max=cfg.stream_max_bytes,
+                )
+            )
+        except clamav.ClamdUnavailable as exc:
+            # The scan ran; what could not be checked is a finding, not an unusable input.
+            av = AntivirusResult("unscanned", detail=f"clamd unavailable: {exc}")
+        evaluation = with_antivirus(evaluation, av, settings)
     if config.rspamd.url:
         try:
             score = rspamd.check(

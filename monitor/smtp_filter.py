@@ -15,9 +15,9 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import ratelimit, replies, rspamd
+from monitor import clamav, ratelimit, replies, rspamd
 from monitor.config import Config, split_hostport
-from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_spam_score
+from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_antivirus, with_spam_score
 from monitor.quarantine import Quarantine
 from monitor.reinject import ReinjectError, reinject
 from monitor.spool import Spool
@@ -25,6 +25,7 @@ from monitor.store import AsyncStore
 from monitor.verdict import one_line
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
+from rules.facts import AntivirusResult
 
 log = logging.getLogger("mailmon.filter")
 
@@ -146,6 +147,7 @@ class FilterHandler:
         rcpt_tos = tuple(envelope.rcpt_tos)
         queue_id = xforward.get("IDENT", "")
         scoring = asyncio.create_task(self._spam_score(spool, mail_from, rcpt_tos, xforward))
+        virus_scan = asyncio.create_task(self._virus_scan(spool))
         try:
             try:
                 evaluation = await self._evaluate(spool, mail_from, rcpt_tos)
@@ -158,14 +160,22 @@ class FilterHandler:
                     raise  # the connection itself is being torn down
                 log.warning("stopping: queue_id=%s was not checked in time; 451, Postfix keeps it", queue_id)
                 return str(replies.R451_SHUTDOWN)
-            score = await scoring
             extra_headers = b""
+            av = await virus_scan
+            if isinstance(av, str):  # clamd unavailable
+                if not self.config.clamav.fail_open:
+                    return str(replies.R451_CLAMD)
+                extra_headers += f"X-Mailmon-Virus-Scan: not scanned ({av[:120]})\r\n".encode()
+            elif av is not None:
+                evaluation = with_antivirus(evaluation, av, self.settings)
+            score = await scoring
             if isinstance(score, str):  # rspamd unavailable
                 if not self.config.rspamd.fail_open:
                     return str(replies.R451_RSPAMD)
-                extra_headers = f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
+                extra_headers += f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
             elif score is not None:
-                evaluation, extra_headers = with_spam_score(evaluation, score, self.config, self.settings.actions)
+                evaluation, spam_headers = with_spam_score(evaluation, score, self.config, self.settings.actions)
+                extra_headers += spam_headers
             meta = {
                 "message_id": evaluation.message_id,
                 "queue_id": queue_id,
@@ -189,8 +199,26 @@ class FilterHandler:
         except Exception as exc:
             return await self.handle_exception(exc)
         finally:
-            if not scoring.done():
-                scoring.cancel()
+            for side in (scoring, virus_scan):
+                if not side.done():
+                    side.cancel()
+
+    # -- clamd (monitor/clamav.py) ------------------------------------------------------------
+    async def _virus_scan(self, spool: Spool) -> AntivirusResult | str | None:
+        """clamd's verdict, a reason string when clamd is unavailable, or None when not enabled."""
+        cfg = self.config.clamav
+        if not cfg.enabled:
+            return None
+        reader = spool.open()
+        try:
+            return await clamav.scan(
+                cfg.address, reader, spool.size, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes
+            )
+        except clamav.ClamdUnavailable as exc:
+            log.warning("clamd unavailable: %s", exc)
+            return f"clamd unavailable: {exc}"
+        finally:
+            reader.close()
 
     # -- rspamd (monitor/rspamd.py) -----------------------------------------------------------
     async def _spam_score(

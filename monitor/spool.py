@@ -39,9 +39,7 @@ def _fsync_dir(directory: Path) -> None:
 class Spool:
     """Message content, written once front to back, then read any number of times."""
 
-    def __init__(
-        self, directory: Path, memory_limit: int = DEFAULT_MEMORY_LIMIT, *, prefix: str = "msg-"
-    ) -> None:
+    def __init__(self, directory: Path, memory_limit: int = DEFAULT_MEMORY_LIMIT, *, prefix: str = "msg-") -> None:
         if memory_limit < 0:
             raise ValueError("memory_limit must be >= 0")
         self.directory = Path(directory)

@@ -92,9 +92,7 @@ def _m2_tables(db: sqlite_utils.Database) -> None:
 
 @migrations(name="0003_directory_activity")
 def _m3_directory_activity(db: sqlite_utils.Database) -> None:
-    db.table("units").create(
-        {"unit": str, "name": str, "parent": str, "it_contact": str, "updated": str}, pk="unit"
-    )
+    db.table("units").create({"unit": str, "name": str, "parent": str, "it_contact": str, "updated": str}, pk="unit")
     db.table("mailboxes").create(
         {
             "address": str,
@@ -126,9 +124,7 @@ def _m3_directory_activity(db: sqlite_utils.Database) -> None:
     )
     db.table("login_events").create_index(["kind", "session"], unique=True)
     db.table("login_events").create_index(["user", "time"])
-    db.table("log_positions").create(
-        {"fingerprint": str, "path": str, "offset": int, "updated": str}, pk="fingerprint"
-    )
+    db.table("log_positions").create({"fingerprint": str, "path": str, "offset": int, "updated": str}, pk="fingerprint")
     db.table("last_login").create({"user": str, "time": str, "source": str}, pk="user")
 
 
@@ -147,9 +143,7 @@ def _m4_mailbox_status(db: sqlite_utils.Database) -> None:
         },
         pk="address",
     )
-    db.table("mailbox_history").create(
-        {"address": str, "status": str, "since": str}, pk=("address", "status")
-    )
+    db.table("mailbox_history").create({"address": str, "status": str, "since": str}, pk=("address", "status"))
 
 
 @migrations(name="0005_send_windows")
@@ -192,8 +186,7 @@ class Store:
             assert isinstance(last_pk, int)
             message_pk = last_pk
             common = {
-                k: message.get(k)
-                for k in ("time", "message_id", "queue_id", "mail_from", "rcpt_tos", "direction")
+                k: message.get(k) for k in ("time", "message_id", "queue_id", "mail_from", "rcpt_tos", "direction")
             }
             self.db.table("findings").insert_all({**common, **f, "message": message_pk} for f in findings)
         return message_pk

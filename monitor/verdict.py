@@ -19,7 +19,8 @@ class Verdict:
     @property
     def deciding(self) -> tuple[Finding, ...]:
         """The findings that carry the verdict's action (what the SMTP answer explains)."""
-        return tuple(f for f in self.findings if f.action == self.action)
+        chosen = [f for f in self.findings if f.action == self.action]
+        return tuple(sorted(chosen, key=lambda f: -f.severity))  # the gravest first: it is what the reply names
 
 
 def decide(findings: list[Finding], actions: dict[str, Action]) -> Verdict:

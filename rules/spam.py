@@ -24,7 +24,7 @@ class Spam(TrafficRule):
     severity = Severity.CRITICAL
     default_action = Action.QUARANTINE
     # No sample message can show it: the evidence is the sending history (tests/test_spam_stack.py).
-    from_history = True
+    samples_need_servers = True
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
         return iter(())

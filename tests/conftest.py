@@ -55,7 +55,7 @@ def stack() -> Iterator[MailStack]:
         pytest.skip("the real mail stack needs root (Postfix and Dovecot drop privileges themselves)")
     root = Path(tempfile.mkdtemp(prefix="mailmon-test-stack-"))
     root.chmod(0o755)
-    mail = MailStack(root, users=USERS)
+    mail = MailStack(root, users=USERS, with_clamd=True)
     mail.start()
     try:
         yield mail
