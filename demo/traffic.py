@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
+from mailstack import eicar
 from tests.samples.archive_builders import sevenzip_bytes
 from tests.samples.make_samples import PE
 
@@ -73,6 +74,8 @@ def samples() -> list[Sample]:
         subtype="x-7z-compressed",
         filename="du-toan-2027.7z",
     )
+    virus = _message("demo-eicar", "Báo giá thiết bị", PARTNER, VANPHONG, "Gửi anh bảng báo giá.\n")
+    virus.add_attachment(eicar(), maintype="text", subtype="plain", filename="bao-gia.txt")
     return [
         Sample(
             "demo-clean",
@@ -100,4 +103,5 @@ def samples() -> list[Sample]:
             "tagged",
         ),
         Sample("demo-big", "tệp đính kèm 31 MiB / a 31 MiB attachment", VANPHONG, [PARTNER], big, "rejected"),
+        Sample("demo-eicar", "tệp có vi rút (EICAR) / a virus (EICAR)", PARTNER, [VANPHONG], virus, "rejected"),
     ]
