@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from rules import archive_rules, attachments, forwarding, inspection, spam, virus
+from rules import archive_rules, attachments, content, forwarding, inspection, spam, virus
 from rules.base import TrafficRule
 from rules.registry import build_registry
 
 ALL_TRAFFIC_RULES: tuple[type[TrafficRule], ...] = (
-    forwarding.RULES + attachments.RULES + archive_rules.RULES + inspection.RULES + spam.RULES + virus.RULES
+    forwarding.RULES
+    + attachments.RULES
+    + archive_rules.RULES
+    + content.RULES
+    + inspection.RULES
+    + spam.RULES
+    + virus.RULES
 )
 TRAFFIC_RULES: dict[str, TrafficRule] = build_registry(ALL_TRAFFIC_RULES)

@@ -40,7 +40,9 @@ def load_profile(name: str) -> Profile:
         raise KeyError(name)
     text = resources.files("rules").joinpath("profiles", f"{name}.toml").read_text("utf-8")
     data = tomllib.loads(text)
-    data.pop("accounts", None)  # the account rules' numbers: rules/accounts.py reads them
+    # Tables read by their own rule families: accounts (rules/accounts.py), content (rules/content.py).
+    data.pop("accounts", None)
+    data.pop("content", None)
     return Profile(**_coerce(data))
 
 
