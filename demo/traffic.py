@@ -74,6 +74,16 @@ def samples() -> list[Sample]:
         subtype="x-7z-compressed",
         filename="du-toan-2027.7z",
     )
+    classified = _message(
+        "demo-classified", "TỐI MẬT - Phương án bảo vệ mục tiêu", HOANT, VANPHONG, "Đề nghị đồng chí nghiên cứu.\n"
+    )
+    signup = _message(
+        "demo-signup",
+        "Xác nhận tài khoản Facebook của bạn",
+        "security@facebookmail.com",
+        VANPHONG,
+        "Mã xác nhận của bạn là 482913.\n",
+    )
     virus = _message("demo-eicar", "Báo giá thiết bị", PARTNER, VANPHONG, "Gửi anh bảng báo giá.\n")
     virus.add_attachment(eicar(), maintype="text", subtype="plain", filename="bao-gia.txt")
     return [
@@ -104,4 +114,20 @@ def samples() -> list[Sample]:
         ),
         Sample("demo-big", "tệp đính kèm 31 MiB / a 31 MiB attachment", VANPHONG, [PARTNER], big, "rejected"),
         Sample("demo-eicar", "tệp có vi rút (EICAR) / a virus (EICAR)", PARTNER, [VANPHONG], virus, "rejected"),
+        Sample(
+            "demo-classified",
+            "tiêu đề đóng dấu TỐI MẬT / a subject stamped TỐI MẬT",
+            HOANT,
+            [VANPHONG],
+            classified,
+            "quarantined",
+        ),
+        Sample(
+            "demo-signup",
+            "thư đăng ký Facebook / a Facebook sign-up mail",
+            "security@facebookmail.com",
+            [VANPHONG],
+            signup,
+            "tagged",
+        ),
     ]
