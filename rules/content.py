@@ -1,98 +1,210 @@
-"""What a message says: state-secret stamps (DN-2022 Đ13.7, Đ15.3) and sign-ups to online services
-with an official mailbox (DN-2022 Đ13.4).
-
-Precision matters as much as recall: "mật khẩu" (password), "bảo mật", "bí mật" in prose, "mật
-ong" and the name "Nguyễn Văn Mật" are not stamps. A stamp is the level standing on its own: the
-whole line, in brackets, at the head of the subject followed by a separator, after "Độ mật:",
-or written in capitals as a word of its own (not part of a compound such as MẬT KHẨU).
-"""
+"""What a message says: state-secret stamps (DN-2022 Đ13.7, Đ15.3) and service sign-ups (DN-2022 Đ13.4)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email.utils import getaddresses
 from functools import lru_cache
-from typing import Any
 
 from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts, domain_of, in_domains
-from rules.profile import Profile, profile_table
+from rules.profile import Profile
 
-# Words that make "mật" part of a compound, before or after it.
-_COMPOUND_BEFORE = {"bảo", "bí", "thân", "cơ", "mật", "độ", "giữ"}
-_COMPOUND_AFTER = {"khẩu", "mã", "thiết", "ong", "thám", "báo", "danh", "lệnh", "độ", "vụ", "ước", "ngữ", "hiệu"}
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")
+_CELL_SPLIT = re.compile(r"\t+|\s{2,}|\s+\|\s+")
+_SEGMENT_SPLIT = re.compile(r"\s*[:;|–—]\s*|\s+-+\s*|\s*-+\s+|\s+/\s+")
+_BRACKETED = re.compile(r"[\[(【{«<]([^\[\]()【】{}«»<>]{1,40})[\])】}»>]")
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fw|fwd|aw|sv|vs|tl|tr|trả lời|chuyển tiếp)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
+)
+_MAX_LINES = 20000
+_MAX_CELL_WORDS = 8
 
 
-@lru_cache(maxsize=8)
-def _content(name: str) -> dict[str, Any]:
-    return profile_table(name, "content")
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def fold(text: str) -> str:
+    """Lower case without diacritics: "Tối Mật" → "toi mat", "Đ" → "d"."""
     text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)).lower()
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)).casefold()
 
 
-def _levels(stamps: list[str]) -> list[tuple[str, list[str]]]:
-    return [(s, s.lower().split()) for s in stamps]
+def words(text: str) -> list[str]:
+    """The words of ``text``: letters and digits, punctuation, brackets and underscores dropped."""
+    return _WORD.findall(nfc(text))
 
 
-def stamp_in(line: str, stamps: list[str], *, subject: bool = False) -> str | None:
-    """The secrecy level stamped in one line of text (or a subject), or None."""
-    text = " ".join(line.split())
-    if not text:
+def _upper(tokens: Iterable[str]) -> bool:
+    return all(t.isupper() for t in tokens)
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """The profile's stamps, labels and false friends, prepared for matching."""
+
+    levels: tuple[tuple[str, tuple[str, ...]], ...]  # (stamp as shown, its words case-folded), gravest first
+    labels: tuple[tuple[str, ...], ...]
+    false_friends: frozenset[str]  # case-folded, with and without diacritics
+
+    @classmethod
+    def of(cls, profile: Profile) -> Stamps:
+        return _stamps(profile.classified_stamps, profile.classified_labels, profile.classified_false_friends)
+
+    def rank(self, stamp: str) -> int:
+        return next(i for i, (s, _) in enumerate(self.levels) if s == stamp)
+
+    def gravest(self, found: Iterable[str | None]) -> str | None:
+        hits = [s for s in found if s]
+        return min(hits, key=self.rank) if hits else None
+
+    def level(self, tokens: list[str]) -> str | None:
+        """The level that ``tokens`` are, exactly (any case)."""
+        folded = tuple(t.casefold() for t in tokens)
+        return next((s for s, parts in self.levels if folded == parts), None)
+
+    def labelled(self, tokens: list[str]) -> str | None:
+        """The level after a label: "Độ mật: Tối mật" (any case)."""
+        folded = [t.casefold() for t in tokens]
+        for label in self.labels:
+            if tuple(folded[: len(label)]) == label:
+                return self.level(tokens[len(label) :])
         return None
-    words = _WORD.findall(text)
-    lowered = [w.lower() for w in words]
-    for stamp, parts in _levels(stamps):
+
+    def is_false_friend(self, token: str) -> bool:
+        return token.casefold() in self.false_friends or (token.isascii() and fold(token) in self.false_friends)
+
+
+@lru_cache(maxsize=8)
+def _stamps(stamps: tuple[str, ...], labels: tuple[str, ...], false_friends: frozenset[str]) -> Stamps:
+    return Stamps(
+        levels=tuple((nfc(s), tuple(w.casefold() for w in words(s))) for s in stamps),
+        labels=tuple(tuple(w.casefold() for w in words(label)) for label in labels),
+        false_friends=frozenset(nfc(w).casefold() for w in false_friends) | {fold(w) for w in false_friends},
+    )
+
+
+def stamp_in_line(line: str, st: Stamps) -> str | None:
+    """The level stamped on one line of body or document text, or None.
+
+    A line, or a cell of it (split at tabs and runs of spaces), that is the level in capitals
+    ("TỐI MẬT", "- MẬT -", "[MẬT]"), or a label with a level in any case ("Độ mật: Tối mật"). A
+    title-case "Tuyệt mật" alone is not enough: training material lists the levels that way.
+    """
+    found: list[str | None] = [st.labelled(words(line))]
+    for cell in _CELL_SPLIT.split(line.strip()):
+        tokens = words(cell)
+        if not tokens or len(tokens) > _MAX_CELL_WORDS:
+            continue
+        found.append(st.labelled(tokens))
+        if _upper(tokens):
+            found.append(st.level(tokens))
+    return st.gravest(found)
+
+
+def stamp_in_text(text: str, st: Stamps) -> str | None:
+    """The gravest level stamped anywhere in a text (a message body, an attachment's text)."""
+    return st.gravest(stamp_in_line(line, st) for line in text.splitlines()[:_MAX_LINES] if line.strip())
+
+
+def stamp_in_subject(subject: str, st: Stamps) -> str | None:
+    """The gravest level stamped in a subject, or None.
+
+    The whole subject ("Mật"); brackets ("[MẬT] …", "(Tối mật)"); the head or tail segment around a
+    separator ("TỐI MẬT - Kế hoạch", "Công văn số 45 - MẬT"); after a label ("Độ mật: Tối mật");
+    or capitals as words of their own ("TỐI MẬT Kế hoạch", "Báo cáo MẬT về …"). "mật khẩu",
+    "bảo mật", "bí mật", "mật ong", "thân mật", "mật thiết", "Nguyễn Văn Mật" and a lower-case
+    "mật" inside a sentence are never stamps.
+    """
+    text = _REPLY_PREFIX.sub("", nfc(subject)).strip()
+    tokens = words(text)
+    if not tokens:
+        return None
+    found: list[str | None] = [st.level(tokens), st.labelled(tokens)]
+    found += [st.level(words(inner)) for inner in _BRACKETED.findall(text)]
+    segments = [words(s) for s in _SEGMENT_SPLIT.split(text)]
+    segments = [s for s in segments if s]
+    if len(segments) > 1:
+        for i, seg in enumerate(segments):
+            after_label = i > 0 and tuple(t.casefold() for t in segments[i - 1]) in st.labels
+            if i in (0, len(segments) - 1) or after_label or _upper(seg):
+                found.append(st.level(seg))
+    found += _capital_stamps(tokens, st)
+    return st.gravest(found)
+
+
+def _capital_stamps(tokens: list[str], st: Stamps) -> Iterator[str]:
+    """Levels written in capitals as words of their own inside a subject."""
+    for stamp, parts in st.levels:
         n = len(parts)
-        # The whole line is the stamp (punctuation and brackets aside).
-        if lowered == parts:
-            return stamp
-        for i in range(len(lowered) - n + 1):
-            if lowered[i : i + n] != parts:
+        for i in range(len(tokens) - n + 1):
+            span = tokens[i : i + n]
+            if not _upper(span) or st.level(span) != stamp:
                 continue
-            if i >= 2 and lowered[i - 2 : i] == ["độ", "mật"]:
-                return stamp  # "Độ mật: Tối mật"
-            span = " ".join(words[i : i + n])
-            if re.search(r"[\[\(]\s*" + re.escape(span) + r"\s*[\]\)]", text):
-                return stamp  # [Mật], (Tối mật)
-            if n == 1 and i and lowered[i - 1] in ("tối", "tuyệt"):
-                continue  # part of a graver level, found on its own pass
-            # A neighbour makes a compound (mật khẩu, bảo mật) only when written in the same case:
-            # "MẬT Báo cáo" is a stamp, "MẬT KHẨU" and "mật khẩu" are not.
-            before = words[i - 1] if i else ""
-            after = words[i + n] if i + n < len(words) else ""
-            same_case = [w for w in (before, after) if w and w.isupper() == span.isupper()]
-            if n == 1 and any(w.lower() in (_COMPOUND_BEFORE if w == before else _COMPOUND_AFTER) for w in same_case):
+            if n > 1:
+                yield stamp
                 continue
-            if span.isupper() and span == stamp:
-                return stamp  # MẬT written in capitals as a word of its own
-            if subject and i == 0 and re.match(r"^\W*" + re.escape(span) + r"\s*([-–:|/]|$)", text):
-                return stamp  # "Mật - Kế hoạch", "Tối mật: …"
-    return None
+            before = tokens[i - 1] if i else ""
+            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            graver = before and any(before.casefold() == p[0] for _, p in st.levels if len(p) > 1)
+            compound = after.islower() and st.is_false_friend(after)  # "MẬT khẩu"; "MẬT Báo cáo" is a stamp
+            if graver or before.isupper() or after.isupper() or compound:
+                continue  # TỐI MẬT (found as such), BẢO MẬT, MẬT KHẨU, NGUYỄN VĂN MẬT
+            yield stamp
 
 
-def stamp_in_filename(name: str) -> str | None:
-    """TOI-MAT_bao-cao.docx, tuyet_mat.pdf, MAT - ke hoach.doc (without diacritics too)."""
-    tokens = [t for t in re.split(r"[^a-z0-9]+", fold(name)) if t]
-    for i in range(len(tokens) - 1):
-        if tokens[i : i + 2] == ["tuyet", "mat"]:
-            return "TUYỆT MẬT"
-        if tokens[i : i + 2] == ["toi", "mat"]:
-            return "TỐI MẬT"
-    # "mat" alone is a very common syllable: only as the first token, before the rest of the name.
-    if tokens[:1] == ["mat"] and len(tokens) > 2 and tokens[1] not in {fold(w) for w in _COMPOUND_AFTER}:
-        return "MẬT"
-    return None
+def _same_word(token: str, word: str) -> bool:
+    """A file-name token is a stamp's word: exactly, or without diacritics when typed in ASCII."""
+    return token.casefold() == word if not token.isascii() else token.casefold() == fold(word)
+
+
+def stamp_in_filename(name: str, st: Stamps) -> str | None:
+    """The level stamped in a file name (its last path element, extension aside), or None.
+
+    Also without diacritics: "TOI-MAT_bao-cao.docx", "tuyet_mat.pdf". The two-word levels count
+    anywhere as adjacent tokens; "MẬT" only as the first token. The ASCII "mat" is also mặt, mắt
+    and mát, so it counts only in capitals ("MAT_bao-cao"), in brackets or before " - " / ":"
+    ("Mat - ke hoach"), and never before a false friend of the profile ("MAT_BANG" = mặt bằng,
+    "mat-khau"). Trade-off: "mat_ke_hoach.doc" in lower case is missed, and "toi-mat-vi.txt"
+    (tôi mất ví) would be flagged.
+    """
+    base = re.split(r"[\\/]", nfc(name))[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    matches = list(_WORD.finditer(stem))
+    tokens = [m.group() for m in matches]
+    found: list[str] = []
+    for stamp, parts in st.levels:
+        n = len(parts)
+        if n > 1:
+            if any(all(_same_word(t, w) for t, w in zip(tokens[i : i + n], parts, strict=True))
+                   for i in range(len(tokens) - n + 1)):
+                found.append(stamp)
+            continue
+        if not tokens or not _same_word(tokens[0], parts[0]):
+            continue
+        first = tokens[0]
+        gap = stem[matches[0].end() : matches[1].start()] if len(matches) > 1 else ""
+        bracketed = bool(re.search(r"[\[(]\s*$", stem[: matches[0].start()]))
+        separated = bool(re.search(r"[:\])]|\s-|-\s", gap))  # "Mat - ke hoach", "(mat) ke hoach"
+        if bracketed or separated:
+            found.append(stamp)
+        elif len(tokens) > 1 and st.is_false_friend(tokens[1]):
+            continue  # mật khẩu, MAT_BANG (mặt bằng), mat-khau
+        elif not first.isascii() or first.isupper():
+            found.append(stamp)  # "MẬT_bao-cao.pdf", "Mật_ke_hoach.docx", "MAT_bao-cao.docx"
+    return st.gravest(found)
 
 
 class ClassifiedContent(TrafficRule):
+    """Documents stamped as state secrets (MẬT, TỐI MẬT, TUYỆT MẬT) circulated by e-mail."""
+
     id = "classified-content"
     title = Title(
-        vi="Gửi, nhận tài liệu có đóng dấu mật qua thư điện tử",
+        vi="Lưu chuyển văn bản, tài liệu có đóng dấu độ mật qua thư điện tử",
         en="Document stamped as a state secret sent by e-mail",
     )
     cites = (Cite("DN-2022", 13, 7), Cite("DN-2022", 15, 3), Cite("BDi-2017", 2, 2), Cite("LC-2015", 7, 1))
@@ -100,29 +212,67 @@ class ClassifiedContent(TrafficRule):
     default_action = Action.QUARANTINE
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
-        stamps = list(_content(profile.name)["classified_stamps"])
-        found = stamp_in(msg.subject, stamps, subject=True)
-        if found:
-            yield self.finding(f"tiêu đề / subject: {found}")
-            return
-        for line in msg.body_text.splitlines()[:2000]:
-            found = stamp_in(line, stamps)
-            if found:
-                yield self.finding(f"nội dung thư / body: {found}")
-                return
+        st = Stamps.of(profile)
+        level = stamp_in_subject(msg.subject, st)
+        if level:
+            yield self.finding(f"tiêu đề / subject: {level}")
+        level = stamp_in_text(msg.body_text, st)
+        if level:
+            yield self.finding(f"nội dung / body: {level}")
         for att in msg.attachments:
-            found = stamp_in_filename(att.filename or "") or stamp_in(att.filename or "", stamps, subject=True)
-            if not found:
-                found = next(filter(None, (stamp_in(ln, stamps) for ln in att.text.splitlines()[:5000])), None)
-            if found:
-                yield self.finding(f"tệp / file {att.display_name}: {found}")
-                return
+            level = stamp_in_text(att.text, st) if att.text else None
+            if level:
+                yield self.finding(f"tệp / file {att.display_name}: {level}")
+            elif att.filename and (level := stamp_in_filename(att.filename, st)):
+                yield self.finding(f"tên tệp / file name {att.filename}: {level}")
+            for member in att.members:
+                level = stamp_in_filename(member.name, st)
+                if level:
+                    yield self.finding(f"tên tệp / file name {att.display_name} → {member.name}: {level}")
+
+
+@lru_cache(maxsize=16)
+def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for a list of phrases: whole words, any case and spacing, "*" = any one word."""
+    alternatives = []
+    for phrase in phrases:
+        parts = nfc(phrase).casefold().split()
+        if parts:
+            alternatives.append(r"\s+".join(r"\S+" if p == "*" else re.escape(p) for p in parts))
+    if not alternatives:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(alternatives, key=len, reverse=True)) + r")(?!\w)")
+
+
+def _matches(phrases: tuple[str, ...], text: str) -> bool:
+    pattern = phrase_pattern(phrases)
+    return bool(pattern and pattern.search(nfc(text).casefold()))
+
+
+def service_of(address: str, services: dict[str, str]) -> tuple[str, str] | None:
+    """(service name, matched domain) for a sender address, the most specific domain first."""
+    domain = domain_of(address)
+    if not domain:
+        return None
+    for known in sorted(services, key=len, reverse=True):
+        if in_domains(domain, (known,)):
+            return services[known], known
+    return None
+
+
+def senders(msg: MessageFacts) -> list[str]:
+    """The envelope sender, then the From: addresses."""
+    found = [msg.mail_from]
+    found += [addr for _, addr in getaddresses(msg.header_all("From")) if addr]
+    return found
 
 
 class ServiceRegistration(TrafficRule):
+    """An official mailbox used to sign up to a social network or online service."""
+
     id = "service-registration"
     title = Title(
-        vi="Dùng hộp thư công vụ đăng ký mạng xã hội, dịch vụ trực tuyến",
+        vi="Dùng hộp thư công vụ tham gia mạng xã hội, đăng ký tài khoản trên môi trường mạng",
         en="Official mailbox used to register with a social network or online service",
     )
     cites = (Cite("DN-2022", 13, 4),)
@@ -130,21 +280,21 @@ class ServiceRegistration(TrafficRule):
     default_action = Action.TAG
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
-        data = _content(profile.name)
-        services: dict[str, str] = dict(data["services"])
-        sender = domain_of(msg.mail_from) or domain_of(msg.header("From") or "")
-        service = next((name for d, name in services.items() if in_domains(sender, (d,))), None)
+        services = dict(profile.service_domains) | dict(profile.service_domains_extra)
+        service = next(filter(None, (service_of(a, services) for a in senders(msg))), None)
         if service is None:
             return
-        official = [r for r in msg.rcpt_tos if msg.domains.is_local(r)]
+        official = list(dict.fromkeys(r.lower() for r in msg.rcpt_tos if msg.domains.is_local(r)))
         if not official:
             return
-        text = f"{msg.subject}\n{msg.body_text[:5000]}".lower()
-        folded = fold(text)
-        phrases = [str(p) for p in data["registration_phrases"]]
-        if any(p in text or fold(p) in folded for p in phrases):
-            for rcpt in official:
-                yield self.finding(f"{rcpt} đăng ký / registered at {service} ({sender})")
+        if not (
+            _matches(profile.registration_subject_phrases, msg.subject)
+            or _matches(profile.registration_body_phrases, msg.body_text)
+        ):
+            return  # a notification or newsletter, not a sign-up
+        name, domain = service
+        for rcpt in official:
+            yield self.finding(f"{rcpt} đăng ký / registered at {name} ({domain})")
 
 
 RULES: tuple[type[TrafficRule], ...] = (ClassifiedContent, ServiceRegistration)

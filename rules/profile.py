@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from typing import Any
@@ -17,16 +18,43 @@ class Profile:
     attachment_max_bytes: int
     executable_extensions: frozenset[str]
     executable_types: frozenset[str]
+    # classified-content: stamps strongest first, as written (upper case); labels such as "Độ mật";
+    # words that, after "mật"/"mat", make an ordinary word ("mật khẩu", "mat bang") and not a stamp.
+    classified_stamps: tuple[str, ...]
+    classified_labels: tuple[str, ...]
+    classified_false_friends: frozenset[str]
+    # service-registration: sending domain → service name (shipped, and added by config), and the
+    # sign-up / confirmation wording looked for in the subject and in the body.
+    service_domains: tuple[tuple[str, str], ...]
+    service_domains_extra: tuple[tuple[str, str], ...]
+    registration_subject_phrases: tuple[str, ...]
+    registration_body_phrases: tuple[str, ...]
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         """A copy with config.toml's ``[profile.overrides]`` applied (keys already validated)."""
         return replace(self, **_coerce(overrides))
 
 
+def _nfc(value: object) -> str:
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """TOML values → field types: lists become lower-case frozensets, or tuples (order and case kept)
+    for ``tuple[str, ...]`` fields; tables (or plain lists of domains) become sorted (key, name) pairs."""
+    kinds = {f.name: str(f.type) for f in fields(Profile)}
     out: dict[str, Any] = {}
     for key, value in values.items():
-        out[key] = frozenset(str(v).lower() for v in value) if isinstance(value, list) else value
+        kind = kinds.get(key, "")
+        if kind.startswith("tuple[tuple"):
+            pairs = value.items() if isinstance(value, dict) else ((v, v) for v in value)
+            out[key] = tuple(sorted((_nfc(k).lower().rstrip("."), _nfc(v)) for k, v in pairs))
+        elif kind.startswith("tuple") and isinstance(value, list):
+            out[key] = tuple(_nfc(v) for v in value)
+        elif isinstance(value, list):
+            out[key] = frozenset(_nfc(v).lower() for v in value)
+        else:
+            out[key] = value
     return out
 
 
@@ -40,9 +68,7 @@ def load_profile(name: str) -> Profile:
         raise KeyError(name)
     text = resources.files("rules").joinpath("profiles", f"{name}.toml").read_text("utf-8")
     data = tomllib.loads(text)
-    # Tables read by their own rule families: accounts (rules/accounts.py), content (rules/content.py).
-    data.pop("accounts", None)
-    data.pop("content", None)
+    data.pop("accounts", None)  # the account rules' numbers: monitor/accounts.py reads them
     return Profile(**_coerce(data))
 
 

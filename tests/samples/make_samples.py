@@ -466,6 +466,194 @@ def hostile_archives() -> None:
     )
 
 
+def stamped_docx(paragraphs: list[str]) -> bytes:
+    """A minimal DOCX: [Content_Types].xml and word/document.xml, one <w:p> per paragraph."""
+    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    return zip_bytes(
+        {
+            "[Content_Types].xml": (
+                b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+                b'officedocument.wordprocessingml.document.main+xml"/></Types>'
+            ),
+            "word/document.xml": f'<?xml version="1.0"?><w:document {ns}><w:body>{body}</w:body></w:document>'.encode(),
+        }
+    )
+
+
+def classified() -> None:
+    from archive_builders import odt_bytes, pdf_bytes
+
+    r = "classified-content"
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    env = 'mail_from = "lanhdao@partner.gov.vn"\nrcpt = ["vanphong@example.gov.vn"]\n'
+    sender = "lanhdao@partner.gov.vn"
+    write(r, "subject-bracket-mat", message("[MẬT] Báo cáo tình hình an ninh quý IV", sender=sender),
+          env + 'hit = true\ndetail = "tiêu đề / subject: MẬT"')
+    write(r, "subject-toi-mat-head", message("TỐI MẬT - Kế hoạch bảo vệ", sender=sender),
+          env + 'hit = true\ndetail = "tiêu đề / subject: TỐI MẬT"')
+    write(r, "subject-just-mat", message("Mật", sender=sender), env + 'hit = true\ndetail = "tiêu đề / subject: MẬT"')
+    write(
+        r,
+        "stamp-line-in-body",
+        message("Kế hoạch số 12", sender=sender, body="UBND TỈNH ĐẮK NÔNG\n\nTỐI MẬT\n\nKế hoạch triển khai.\n"),
+        env + 'hit = true\ndetail = "nội dung / body: TỐI MẬT"',
+    )
+    write(
+        r,
+        "label-in-body",
+        message("Công văn đến", sender=sender, body="Số: 45/CV-UBND\nĐộ mật: Tuyệt mật\nKính gửi …\n"),
+        env + 'hit = true\ndetail = "nội dung / body: TUYỆT MẬT"',
+    )
+    write(
+        r,
+        "stamp-in-docx",
+        message(
+            "Tài liệu họp",
+            sender=sender,
+            attachments=[
+                ("ke-hoach.docx", stamped_docx(["UBND TỈNH ĐẮK NÔNG", "TỐI MẬT", "KẾ HOẠCH", "Nội dung …"]), docx_type)
+            ],
+        ),
+        env + 'hit = true\ndetail = "tệp / file ke-hoach.docx: TỐI MẬT"',
+    )
+    write(
+        r,
+        "stamp-in-odt",
+        message("Phương án", sender=sender,
+                attachments=[("phuong-an.odt", odt_bytes("TUYỆT MẬT"), "application/vnd.oasis.opendocument.text")]),
+        env + 'hit = true\ndetail = "tệp / file phuong-an.odt: TUYỆT MẬT"',
+    )
+    write(
+        r,
+        "stamp-in-pdf",
+        message("Báo cáo", sender=sender, attachments=[("bao-cao.pdf", pdf_bytes("MẬT"), "application/pdf")]),
+        env + 'hit = true\ndetail = "tệp / file bao-cao.pdf: MẬT"',
+    )
+    write(
+        r,
+        "ascii-file-name",
+        message("Gửi tài liệu", sender=sender, attachments=[("TOI-MAT_bao-cao.docx", DOCX, docx_type)]),
+        env + 'hit = true\ndetail = "tên tệp / file name TOI-MAT_bao-cao.docx: TỐI MẬT"',
+    )
+    write(
+        r,
+        "file-name-inside-zip",
+        message("Hồ sơ", sender=sender,
+                attachments=[("ho-so.zip", zip_bytes({"ho-so/tuyet_mat.pdf": PDF}), "application/zip")]),
+        env + 'hit = true\ndetail = "ho-so.zip → ho-so/tuyet_mat.pdf: TUYỆT MẬT"',
+    )
+    write(
+        r,
+        "password-and-security-prose",
+        message(
+            "Thay đổi mật khẩu và bảo mật thông tin",
+            sender=sender,
+            body="Đề nghị giữ bí mật nhà nước, đổi mật khẩu 3 tháng một lần.\nNgười liên hệ: Nguyễn Văn Mật.\n"
+            "Mật ong Đắk Nông, thân mật gửi anh chị; quan hệ mật thiết.\n",
+        ),
+        env + "hit = false",
+    )
+    write(r, "meeting-on-state-secrets", message("Thư mời họp về công tác bảo vệ bí mật nhà nước", sender=sender),
+          env + "hit = false")
+    write(
+        r,
+        "training-docx-lists-the-levels",
+        message(
+            "Tài liệu tập huấn",
+            sender=sender,
+            attachments=[
+                (
+                    "tap-huan-bao-mat.docx",
+                    stamped_docx(["Bí mật nhà nước gồm ba độ mật:", "- Tuyệt mật", "- Tối mật", "- Mật",
+                                  "Không gửi tài liệu mật qua thư điện tử."]),
+                    docx_type,
+                )
+            ],
+        ),
+        env + "hit = false",
+    )
+    write(
+        r,
+        "floor-plan-and-password-file-names",
+        message(
+            "Hồ sơ thiết kế",
+            sender=sender,
+            attachments=[
+                ("mat-bang-tang-1.pdf", PDF, "application/pdf"),
+                ("MAT_BANG_TONG_THE.pdf", PDF, "application/pdf"),
+                ("mat-khau-wifi.txt", b"wifi: Abc@12345\n", "text/plain"),
+            ],
+        ),
+        env + "hit = false",
+    )
+
+
+def registration() -> None:
+    r = "service-registration"
+
+    def env(sender: str, rcpt: str = "vanphong@example.gov.vn") -> str:
+        return f'mail_from = "{sender}"\nrcpt = ["{rcpt}"]\n'
+
+    fb = "registration@facebookmail.com"
+    write(
+        r,
+        "facebook-confirm-vi",
+        message("Xác nhận tài khoản Facebook của bạn", sender=f"Facebook <{fb}>",
+                body="Mã xác nhận của bạn là 482913.\n"),
+        env(fb) + 'hit = true\ndetail = "vanphong@example.gov.vn đăng ký / registered at Facebook (facebookmail.com)"',
+    )
+    write(
+        r,
+        "shopee-verify-en",
+        message("Verify your account", sender="Shopee <no-reply@mail.shopee.vn>",
+                body="Your verification code is 1234.\n"),
+        env("no-reply@mail.shopee.vn") + 'hit = true\ndetail = "registered at Shopee (shopee.vn)"',
+    )
+    write(
+        r,
+        "tiktok-code-from-header-only",
+        message("123456 là mã xác minh của bạn", sender="TikTok <no-reply@account.tiktok.com>",
+                to="ketoan@example.gov.vn"),
+        env("bounce-8f2a@bounce.esp-mailer.example", "ketoan@example.gov.vn")
+        + 'hit = true\ndetail = "ketoan@example.gov.vn đăng ký / registered at TikTok (tiktok.com)"',
+    )
+    write(
+        r,
+        "linkedin-body-wording",
+        message("Hi Van Phong", sender="LinkedIn <security-noreply@linkedin.com>",
+                body="Please confirm your email address to finish signing up.\n"),
+        env("security-noreply@linkedin.com") + 'hit = true\ndetail = "LinkedIn (linkedin.com)"',
+    )
+    write(
+        r,
+        "facebook-notification",
+        message("Bạn có 3 thông báo mới", sender="Facebook <notification@facebookmail.com>",
+                body="Xem các thông báo.\n"),
+        env("notification@facebookmail.com") + "hit = false",
+    )
+    write(
+        r,
+        "shopee-order-with-otp-warning",
+        message("Đơn hàng #2611160001 đã được giao", sender="Shopee <info@mail.shopee.vn>",
+                body="Cảm ơn bạn đã mua sắm.\nShopee không bao giờ yêu cầu mã OTP của bạn qua điện thoại.\n"),
+        env("info@mail.shopee.vn") + "hit = false",
+    )
+    write(
+        r,
+        "signup-to-a-personal-mailbox",
+        message("Confirm your email", sender=f"Facebook <{fb}>", to="canhan@gmail.com"),
+        env(fb, "canhan@gmail.com") + "hit = false",
+    )
+    write(
+        r,
+        "government-portal-account",
+        message("Xác nhận tài khoản dịch vụ công", sender="no-reply@dichvucong.gov.vn", body="Mã xác nhận: 5555\n"),
+        env("no-reply@dichvucong.gov.vn") + "hit = false",
+    )
+
+
 if __name__ == "__main__":
     forwarding()
     executables()
@@ -474,3 +662,5 @@ if __name__ == "__main__":
     encrypted_archives()
     office_macros()
     hostile_archives()
+    classified()
+    registration()
