@@ -1,0 +1,87 @@
+"""The account rules over many mailboxes and login events, from the store, as `mailmon mailboxes` runs them.
+
+.venv/bin/python bench/account_rules.py [--boxes 100000] [--events 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.accounts import evaluate_mailboxes, gather_facts, load_account_profile
+from monitor.calendar import Calendar
+from monitor.store import Store
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--boxes", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mailmon-bench-accounts-"))
+    store = Store(work / "db.sqlite3")
+    rng = random.Random(3)
+    now = datetime(2026, 11, 20, 17, 0, tzinfo=TZ)
+    kinds = ["personal"] * 90 + ["unit"] * 8 + ["agency", "admin"]
+    t0 = time.perf_counter()
+    store.db.table("mailboxes").insert_all(
+        (
+            {
+                "address": f"u{i}.dv{i % 500}@example.gov.vn",
+                "display_name": f"Nguyễn Văn {i}",
+                "unit": f"dv{i % 500}",
+                "kind": rng.choice(kinds),
+                "status": "active",
+                "created_at": "2024-01-01",
+                "password_changed_at": (now - timedelta(days=rng.randint(0, 200))).date().isoformat(),
+                "quota_mb": 1024,
+            }
+            for i in range(args.boxes)
+        ),
+        batch_size=5000,
+    )
+    start = now - timedelta(days=180)
+    rows = (
+        (
+            (start + timedelta(seconds=rng.randint(0, 180 * 86400))).isoformat(),
+            (lambda b: f"u{b}.dv{b % 500}@example.gov.vn")(rng.randrange(args.boxes)),
+            "imap",
+            "login",
+            0,
+            f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.1",
+            f"s{i}",
+            0,
+        )
+        for i in range(args.events)
+    )
+    with store.db.atomic():
+        store.db.conn.executemany(
+            "insert into login_events (time, user, protocol, kind, attempts, rip, session, master) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    print(f"loaded {args.boxes:,} mailboxes and {args.events:,} login events in {time.perf_counter() - t0:.1f}s")
+    t0 = time.perf_counter()
+    boxes = gather_facts(store, now, TZ)
+    t1 = time.perf_counter()
+    reports = evaluate_mailboxes(boxes, load_account_profile("dn-2022"), now, Calendar())
+    t2 = time.perf_counter()
+    findings = sum(len(r.findings) for r in reports)
+    print(f"facts {t1 - t0:.2f}s, rules {t2 - t1:.2f}s, {findings:,} findings over {len(reports):,} mailboxes")
+    print(f"RESULT account_rules_s={t2 - t0:.2f} account_rules_boxes={args.boxes} account_rules_events={args.events}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
