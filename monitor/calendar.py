@@ -26,6 +26,7 @@ class Calendar:
         self._on = frozenset(extra_working_days)
         self._span: tuple[int, int] = (0, -1)
         self._ordinals: list[int] = []
+        self._ranges: dict[tuple[date, date], tuple[date, ...]] = {}
 
     def is_working_day(self, day: date) -> bool:
         if day in self._on:
@@ -48,13 +49,22 @@ class Calendar:
         lo, hi = min(lo, self._span[0] or lo), max(hi, self._span[1])
         self._ordinals = [o for o in range(lo, hi + 1) if self.is_working_day(date.fromordinal(o))]
         self._span = (lo, hi)
+        self._ranges.clear()
 
     def working_days(self, start: date, end: date) -> Iterator[date]:
         """Working days d with start <= d <= end, in order."""
-        self._ensure(start, end)
-        i = bisect.bisect_left(self._ordinals, start.toordinal())
-        j = bisect.bisect_right(self._ordinals, end.toordinal())
-        return (date.fromordinal(o) for o in self._ordinals[i:j])
+        key = (start, end)
+        days = self._ranges.get(key)
+        if days is None:
+            # The account rules ask for the same window once per mailbox: remember it.
+            self._ensure(start, end)
+            i = bisect.bisect_left(self._ordinals, start.toordinal())
+            j = bisect.bisect_right(self._ordinals, end.toordinal())
+            days = tuple(date.fromordinal(o) for o in self._ordinals[i:j])
+            if len(self._ranges) > 256:
+                self._ranges.clear()
+            self._ranges[key] = days
+        return iter(days)
 
     def working_days_between(self, start: date, end: date) -> int:
         """How many working days come after ``start`` up to and including ``end`` (0 if end <= start)."""

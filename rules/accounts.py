@@ -104,8 +104,9 @@ def check_compliance(
     target = profile.checks_per_day.get(box.kind, 1)
     sessions = check_sessions(box, timedelta(minutes=profile.check_session_gap_minutes))
     days = list(cal.working_days(start, end))
-    met = sum(1 for d in days if sessions.get(d, 0) >= target)
-    mean = sum(sessions.get(d, 0) for d in days) / len(days) if days else 0.0
+    counts = [sessions.get(d, 0) for d in days] if sessions else [0] * len(days)
+    met = sum(1 for c in counts if c >= target)
+    mean = sum(counts) / len(days) if days else 0.0
     return met, len(days), mean
 
 
