@@ -164,9 +164,12 @@ class Daemon:
                 Path(row["path"]).unlink(missing_ok=True)
                 store.set_quarantine_status(row["id"], "deleted")
                 removed += 1
+            windows = (datetime.now(UTC) - timedelta(days=2)).isoformat()
             with store.db.atomic():
                 store.db.execute("delete from findings where time < ?", [cutoff])
                 store.db.execute("delete from messages where time < ?", [cutoff])
+                # The sending windows look back one day at most.
+                store.db.execute("delete from send_events where time < ?", [windows])
             return removed
 
         removed = await self.store.call(clean)
