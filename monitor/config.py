@@ -176,6 +176,19 @@ class Rspamd(_Section):
     fail_open: bool = True
 
 
+class Alerts(_Section):
+    """Alert mail to each unit's IT contact, through an SMTP relay."""
+
+    enabled: bool = True
+    relay: HostPort = "127.0.0.1:25"
+    starttls: bool = False
+    username: str = ""
+    password_file: Path | None = None
+    from_address: str = "mailmon@localhost"
+    fallback_to: list[str] = []
+    flush_interval_seconds: int = Field(default=60, ge=5)
+
+
 class Daemon(_Section):
     """What `mailmon run` schedules beside the filter."""
 
@@ -200,6 +213,7 @@ class Config(_Section):
     ratelimit: RateLimit = RateLimit()
     rspamd: Rspamd = Rspamd()
     clamav: ClamAV = ClamAV()
+    alerts: Alerts = Alerts()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""
@@ -277,7 +291,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             "virtual_alias_maps": [base / p if not p.is_absolute() else p for p in config.dovecot.virtual_alias_maps],
         }
     )
-    return config.model_copy(update={"storage": storage, "dovecot": dovecot})
+    alerts = config.alerts.model_copy(update={"password_file": fix(config.alerts.password_file)})
+    return config.model_copy(update={"storage": storage, "dovecot": dovecot, "alerts": alerts})
 
 
 def read_secret(path: Path | None, what: str) -> str:

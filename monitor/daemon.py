@@ -20,7 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
 
+from exporters import outbox
+from exporters.alerts import daily_digest, enqueue_new_findings
+from exporters.metrics import Metrics
+from exporters.metrics_server import MetricsServer, serve_metrics
+from exporters.outbox import OutboxSender
+from exporters.report import enqueue_reminders
+from monitor.accounts import load_account_profile
+from monitor.calendar import Calendar
 from monitor.config import Config, ConfigError, load_config, split_hostport
 from monitor.follower import follow
 from monitor.pipeline import evaluate
@@ -31,6 +40,7 @@ from monitor.store import AsyncStore, Store
 
 log = logging.getLogger("mailmon.daemon")
 
+VERSION = "0.1.0"
 WARMUP_MESSAGE = b"From: a@b.c\r\nSubject: warm-up\r\n\r\nx\r\n"
 
 
@@ -47,6 +57,7 @@ class Daemon:
         self.tasks: list[asyncio.Task[Any]] = []
         self.connections: set[FilterSMTP] = set()
         self.started_at = datetime.now(UTC)
+        self.metrics_server: MetricsServer | None = None
         self.last_sweep: str = "chưa / not yet"
 
     # -- start ----------------------------------------------------------------------------
@@ -63,7 +74,15 @@ class Daemon:
             if stale.is_file():
                 stale.unlink()
         await self.store.open()
-        self.handler = FilterHandler(config, self.store)
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry, version=VERSION)
+        self.calendar = Calendar()
+        tz = ZoneInfo(config.organization.timezone)
+        self.metrics.add_store_collector(
+            config.storage.database, load_account_profile(config.profile.name), self.calendar, tz
+        )
+        await self.store.call(outbox.ensure_schema)
+        self.handler = FilterHandler(config, self.store, metrics=self.metrics)
         await asyncio.gather(
             *(
                 loop.run_in_executor(self.handler.pool, evaluate, WARMUP_MESSAGE, "", (), self.handler.settings)
@@ -72,6 +91,9 @@ class Daemon:
         )
         host, port = split_hostport(config.filter.listen)
         self.server = await loop.create_server(self._protocol, host, port)
+        if self.jobs:  # `mailmon run` serves metrics; `mailmon filter` is the filter alone
+            mhost, mport = split_hostport(config.daemon.metrics_listen)
+            self.metrics_server = await serve_metrics(self.registry, mhost, mport)
         await self._wait_answering(host, port)
         self._start_jobs()
         notify("READY=1", f"STATUS={self.status()}", f"MAINPID={os.getpid()}")
@@ -131,6 +153,25 @@ class Daemon:
                 replace_existing=True,
             )
         scheduler.add_job(self._retention, "cron", hour=2, minute=15, id="retention", replace_existing=True)
+        if config.alerts.enabled:
+            scheduler.add_job(
+                self._alerts,
+                "interval",
+                seconds=config.alerts.flush_interval_seconds,
+                id="alerts",
+                next_run_time=datetime.now(tz) + timedelta(seconds=2),
+                replace_existing=True,
+            )
+            hour, minute = (int(x) for x in config.daemon.digest_time.split(":"))
+            scheduler.add_job(
+                self._digest,
+                "cron",
+                day_of_week="mon-sat",
+                hour=hour,
+                minute=minute,
+                id="digest",
+                replace_existing=True,
+            )
         scheduler.start()
         self.scheduler = scheduler
         if config.daemon.log_source:
@@ -149,9 +190,43 @@ class Daemon:
             report = await self.store.call(lambda store: sweep(config, store))
         except Exception:
             log.exception("sweep failed")
+            self.metrics.sweep_finished(0.0, ok=False)
+            self.metrics.dependency_error("imap")
             return
+        self.metrics.sweep_finished(report.seconds, ok=report.errors < report.boxes or report.boxes == 0)
+        self.metrics.dependency_up("imap", report.errors < report.boxes or report.boxes == 0)
         self.last_sweep = datetime.now(UTC).isoformat(timespec="seconds")
         log.info("sweep: %d mailboxes in %.1fs, %d errors", report.boxes, report.seconds, report.errors)
+
+    async def _alerts(self) -> None:
+        """Urgent findings recorded since the last run go to the units' IT contacts; then send the outbox."""
+        config = self.config
+        now = datetime.now(ZoneInfo(config.organization.timezone))
+        fallback = config.alerts.fallback_to
+        try:
+            await self.store.call(lambda s: enqueue_new_findings(s, now, self.calendar, fallback))
+            sender = OutboxSender(
+                config.alerts.relay,
+                config.alerts.starttls,
+                config.alerts.username or None,
+                config.alerts.password_file,
+                config.alerts.from_address,
+                metrics=self.metrics,
+            )
+            await sender.flush(self.store)
+        except Exception:
+            log.exception("alerts job failed (the outbox keeps every mail for the next run)")
+
+    async def _digest(self) -> None:
+        config = self.config
+        now = datetime.now(ZoneInfo(config.organization.timezone))
+        profile = load_account_profile(config.profile.name)
+        fallback = config.alerts.fallback_to
+        try:
+            await self.store.call(lambda s: daily_digest(s, now, self.calendar, profile, fallback))
+            await self.store.call(lambda s: enqueue_reminders(s, now, self.calendar, fallback))
+        except Exception:
+            log.exception("digest job failed")
 
     async def _retention(self) -> None:
         config = self.config
@@ -237,6 +312,8 @@ class Daemon:
             transport = getattr(proto, "transport", None)
             if transport is not None:
                 transport.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from exporters.metrics import Metrics
 from monitor import clamav, ratelimit, replies, rspamd
 from monitor.config import Config, split_hostport
 from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_antivirus, with_spam_score
@@ -64,7 +65,9 @@ class FilterHandler:
         *,
         pool: ProcessPoolExecutor | None = None,
         io_executor: Executor | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.config = config
         self.settings = Settings.from_config(config)
         self.store = store
@@ -138,7 +141,10 @@ class FilterHandler:
             return replies.for_client(str(replies.R451_SHUTDOWN), utf8)
         self.in_flight += 1
         try:
-            return replies.for_client(await self._handle(envelope, session, spool, xforward), utf8)
+            reply = await self._handle(envelope, session, spool, xforward)
+            if self.metrics is not None and reply.startswith("451"):
+                self.metrics.filter_fail_closed(_FAIL_REASONS.get(reply[4:9], "internal"))
+            return replies.for_client(reply, utf8)
         finally:
             self.in_flight -= 1
 
@@ -386,12 +392,20 @@ class FilterHandler:
         self, meta: dict[str, Any], evaluation: Evaluation, outcome: str, extra: list[dict[str, Any]] | None = None
     ) -> None:
         rows = finding_rows(evaluation.findings) + (extra or [])
+        if self.metrics is not None:
+            self.metrics.message_filtered(meta["direction"], meta["verdict"], float(meta["seconds"]), int(meta["size"]))
+            for row in rows:
+                self.metrics.finding(row["rule"], row["action"])
         row = {**meta, "outcome": outcome}
         try:
             await self.store.call(lambda store: store.record_message(row, rows))
         except Exception:
             # The message itself is safe (delivered or quarantined); losing the record is logged loudly.
             log.exception("could not record findings queue_id=%s", meta["queue_id"])
+
+
+# The enhanced code of a 451 names what failed (monitor/replies.py).
+_FAIL_REASONS = {"4.4.1": "reinject", "4.3.2": "timeout", "4.7.1": "dependency", "4.3.0": "internal"}
 
 
 def _rules(evaluation: Evaluation) -> str:

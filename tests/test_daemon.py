@@ -49,9 +49,14 @@ class Notify:
 def daemon(stack: MailStack, tmp_path: Path) -> Iterator[tuple[FilterProcess, Notify]]:
     stack.clear()
     notify = Notify(tmp_path / "notify.sock")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
     config = write_config(
         tmp_path,
-        "[daemon]\ndrain_timeout_seconds = 30\n",
+        f'[daemon]\ndrain_timeout_seconds = 30\nmetrics_listen = "127.0.0.1:{metrics_port}"\n'
+        f'[alerts]\nrelay = "127.0.0.1:{stack.ports.reinject}"\nflush_interval_seconds = 5\n'
+        'from_address = "mailmon@example.gov.vn"\nfallback_to = ["postmaster@example.gov.vn"]\n',
         listen=f"127.0.0.1:{stack.ports.filter}",
         reinject=f"127.0.0.1:{stack.ports.reinject}",
         workers=1,
@@ -64,6 +69,7 @@ def daemon(stack: MailStack, tmp_path: Path) -> Iterator[tuple[FilterProcess, No
         env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"},
     )
     proc.start()
+    proc.metrics_port = metrics_port  # type: ignore[attr-defined]
     yield proc, notify
     proc.stop()
     notify.sock.close()
@@ -155,3 +161,29 @@ def test_stop_in_the_middle_of_a_20_mb_message(
         assert count >= 1  # kill -9 loses nothing (a duplicate is possible after a kill -9)
     spool = proc.config.parent / "spool"
     assert not [p for p in spool.iterdir() if p.is_file()]  # a crash's leftovers are cleaned at start
+
+
+def test_metrics_after_a_filtered_message(stack: MailStack, daemon: tuple[FilterProcess, Notify]) -> None:
+    import urllib.request
+
+    proc, notify = daemon
+    notify.wait_for("READY=1")
+    stack.send(message("đếm", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
+    stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 1, 30, "delivery")
+    url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert 'mailmon_messages_total{direction="inbound",verdict="pass"} 1.0' in text
+    assert "mailmon_build_info" in text and "mailmon_quarantine_messages" in text
+
+
+def test_urgent_finding_alerts_the_it_contact(stack: MailStack, daemon: tuple[FilterProcess, Notify]) -> None:
+    _, notify = daemon
+    notify.wait_for("READY=1")
+    time.sleep(3)  # the alerts job's first run marks where the alert history starts
+    stack.send(message("TỐI MẬT - Phương án", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
+    postmaster = "postmaster@example.gov.vn"
+    stack.wait_until(lambda: len(stack.delivered(postmaster)) >= 1, 60, "the alert mail")
+    alert = stack.delivered(postmaster)[0]
+    text = alert.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "classified-content" in text or "DN-2022 Đ13.7" in text
+    assert not stack.delivered(VANPHONG)  # the message itself is in quarantine
