@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from demo import activity
 from demo.traffic import HOANT, KETOAN, VANPHONG, Sample, samples
 from mailstack import MailStack, Ports
 from mailstack.util import wait_greeting
-from monitor.config import load_config, split_hostport
+from monitor.config import Config, load_config, split_hostport
 from monitor.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = start_filter(config_path, filter_log, ports.filter)
     try:
         stack.put_sieve_script(KETOAN, "chuyen-tiep", 'redirect "ketoan.canhan@gmail.com";\n')
+        time.sleep(3)  # the alert job's first run marks where alerting starts
         sent = samples()
         for sample in sent:
             print(f"  gửi / sending: {sample.label}")
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print_summary(stack, store, sent)
         show_mailboxes(config_path, stack)
+        show_exporters(config_path, config, stack)
         if args.keep:
             print("\nĐang chạy tiếp / still running; Ctrl-C to stop.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
@@ -155,6 +158,41 @@ def show_mailboxes(config_path: Path, stack: MailStack) -> None:
         print("  " + mailmon(config_path, "ingest", "dovecot-log", str(log_file)).strip())
     print("  " + mailmon(config_path, "sweep").strip())
     for line in mailmon(config_path, "mailboxes").splitlines():
+        print("  " + line)
+
+
+def show_exporters(config_path: Path, config: Config, stack: MailStack) -> None:
+    """Where to look: the metrics endpoint, the alert mail in the IT contact's box, the report."""
+    url = f"http://{config.daemon.metrics_listen}/metrics"
+    print(f"\n==> Số liệu / metrics: {url}")
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    for line in text.splitlines():
+        shown = ("mailmon_messages_total{", "mailmon_quarantine_messages", "mailmon_mailboxes{")
+        if line.startswith(shown) and not line.endswith(" 0.0"):
+            print("  " + line)
+    contact = config.alerts.fallback_to[0] if config.alerts.fallback_to else ""
+    if contact:
+        print(
+            f"\n==> Thư cảnh báo / alert mail in {contact}'s mailbox "
+            f"(sent every {config.alerts.flush_interval_seconds}s)"
+        )
+        try:
+            stack.wait_until(lambda: bool(stack.delivered(contact)), 60, "the alert mail")
+        except TimeoutError:
+            print("  (chưa có / none yet)")
+        for mail in stack.delivered(contact):
+            print(f"  {mail['Subject']}")
+            body = mail.get_body(preferencelist=("plain",))
+            for line in (body.get_content() if body else "").splitlines()[:8]:
+                print(f"    {line}")
+    report = ROOT / f"bao-cao-{date.today().year}.html"
+    print(
+        "\n==> Báo cáo / report: "
+        + mailmon(config_path, "report", "--period", str(date.today().year), "-o", str(report)).strip()
+    )
+    print(f"  mở / open file://{report}")
+    print("\n==> Cách ly / quarantine:")
+    for line in mailmon(config_path, "quarantine", "list", "--all").splitlines():
         print("  " + line)
 
 

@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", parents=[common], help="read every mailbox once (IMAP quota, unread, Sieve)")
     sweep.add_argument("--only", metavar="ADDRESS", help="just this mailbox")
 
+    report = sub.add_parser("report", parents=[common], help="the yearly (or monthly) report per unit")
+    report.add_argument("--period", required=True, help="2026 or 2026-11")
+    report.add_argument("--unit", help="only this unit")
+    report.add_argument("--format", choices=("html", "csv"), default="html")
+    report.add_argument("-o", "--output", help="file to write (default: standard output)")
+
     ingest = sub.add_parser("ingest", parents=[common], help="ingest logs once")
     isub = ingest.add_subparsers(dest="icommand", required=True)
     dlog = isub.add_parser("dovecot-log", parents=[common], help="Dovecot log files (file or syslog format)")
@@ -120,6 +126,17 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_directory_import(config, Path(args.units_csv), Path(args.mailboxes_csv))
     if args.command == "mailboxes":
         return cmd_mailboxes(config, args)
+    if args.command == "report":
+        from exporters.report import build_report
+        from monitor.store import Store
+
+        data = build_report(Store(config.storage.database), args.period, args.unit, args.format)
+        if args.output:
+            Path(args.output).write_bytes(data)
+            print(f"đã ghi / written {args.output} ({len(data):,} bytes)")
+        else:
+            sys.stdout.buffer.write(data)
+        return 0
     if args.command == "senders":
         return cmd_senders(config, args)
     if args.command == "sweep":
