@@ -60,7 +60,9 @@ class AlertLine:
 
 def render(kind: str, unit: str, unit_name: str, lines: Sequence[AlertLine], now: datetime) -> tuple[str, str, str]:
     """(subject, text, html) of an alert or digest mail."""
-    context = {"kind": kind, "unit": unit, "unit_name": unit_name or unit, "lines": lines, "now": now}
+    # A mailbox missing from the directory has no unit: say so rather than leave a blank greeting.
+    unknown = "đơn vị chưa có trong danh bạ / a unit not in the directory"
+    context = {"kind": kind, "unit": unit or "—", "unit_name": unit_name or unit or unknown, "lines": lines, "now": now}
     env = templates()
     subject = env.get_template("subject.txt.j2").render(context).strip()
     return subject, env.get_template("mail.txt.j2").render(context), env.get_template("mail.html.j2").render(context)
