@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mailstack.util import HOST, StackError, log_report, which
+from mailstack.util import HOST, StackError, log_report, stop_process, which
 
 # The EICAR test string, assembled from two halves so that this source file never matches.
 _EICAR_HEAD = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"
@@ -91,9 +91,7 @@ Bytecode no
 """
         )
         # .ndb body signature  name:target_type(0=any):offset(*=anywhere):hex
-        (self.db_dir / "mailstack-eicar.ndb").write_text(
-            f"{SIGNATURE_NAME}:0:*:{eicar().hex()}\n"
-        )
+        (self.db_dir / "mailstack-eicar.ndb").write_text(f"{SIGNATURE_NAME}:0:*:{eicar().hex()}\n")
 
     def start(self, deadline: float) -> None:
         with self.out_path.open("ab") as out:
@@ -107,24 +105,12 @@ Bytecode no
         while not ping(self.port):
             if self.proc.poll() is not None:
                 raise StackError(
-                    f"clamd exited with status {self.proc.returncode}\n"
-                    f"{log_report(self.out_path, self.log_path)}"
+                    f"clamd exited with status {self.proc.returncode}\n{log_report(self.out_path, self.log_path)}"
                 )
             if time.monotonic() >= deadline:
-                raise StackError(
-                    f"clamd: no PONG on {HOST}:{self.port}\n"
-                    f"{log_report(self.out_path, self.log_path)}"
-                )
+                raise StackError(f"clamd: no PONG on {HOST}:{self.port}\n{log_report(self.out_path, self.log_path)}")
             time.sleep(0.05)
 
     def stop(self, timeout: float = 15) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc, timeout)

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailstack.ports import Ports
-from mailstack.util import StackError, log_report, run, wait_greeting, which
+from mailstack.util import StackError, log_report, run, stop_process, wait_greeting, which
 
 MAIL_UID = 5000
 MAIL_GID = 5000
 # Dovecot's longest socket path below base_dir is ~30 characters; sun_path holds 107.
 MAX_BASE_DIR_LEN = 70
-LOGIN_LOG_FORMAT = (
-    "user=<%u> method=%m rip=%r lip=%l mpid=%e %c session=<%{session}> orig_user=<%{orig_user}>"
-)
+LOGIN_LOG_FORMAT = "user=<%u> method=%m rip=%r lip=%l mpid=%e %c session=<%{session}> orig_user=<%{orig_user}>"
 
 
 @dataclass
@@ -227,29 +225,16 @@ submission_host = 127.0.0.1:{p.smtp}
             (p.lmtp, b"220", b"QUIT\r\n", "LMTP"),
             (p.sieve, b'"IMPLEMENTATION"', b"LOGOUT\r\n", "ManageSieve"),
         ):
-            wait_greeting(
-                port, prefix, deadline, what=f"Dovecot {what}", quit_cmd=quit_cmd, alive=self._dead
-            )
+            wait_greeting(port, prefix, deadline, what=f"Dovecot {what}", quit_cmd=quit_cmd, alive=self._dead)
 
     def _dead(self) -> str | None:
         if self.proc is None or self.proc.poll() is None:
             return None
-        return (
-            f"dovecot exited with status {self.proc.returncode}\n"
-            f"{log_report(self.out_path, self.log_path)}"
-        )
+        return f"dovecot exited with status {self.proc.returncode}\n{log_report(self.out_path, self.log_path)}"
 
     def stop(self, timeout: float = 15) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc, timeout)
 
     def doveadm(self, *args: str) -> str:
         """Run ``doveadm -c <conf> ARGS`` against this instance and return its stdout."""

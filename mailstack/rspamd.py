@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mailstack.util import HOST, StackError, log_report, which
+from mailstack.util import HOST, StackError, log_report, stop_process, which
 
 GTUBE = (
     "XJS*C4JDBQADN1.NSBN3*2IDNEN*"  # the Generic Test for Unsolicited Bulk Email, split so that
@@ -99,11 +99,4 @@ class Rspamd:
 
     def stop(self, timeout: float = 15) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, timeout)

@@ -226,9 +226,7 @@ class MailStack:
     ) -> dict[str, tuple[int, bytes]]:
         """Send with smtplib to ``port`` (default ``ports.smtp``); returns the refused-recipients
         dict and raises smtplib errors (e.g. SMTPDataError for a before-queue 550)."""
-        with smtplib.SMTP(
-            HOST, port or self.ports.smtp, local_hostname="client.test", timeout=timeout
-        ) as smtp:
+        with smtplib.SMTP(HOST, port or self.ports.smtp, local_hostname="client.test", timeout=timeout) as smtp:
             return smtp.sendmail(mail_from, rcpt_tos, message_bytes(msg))
 
     def flush_queue(self) -> None:
@@ -239,9 +237,7 @@ class MailStack:
         """``postqueue -j``, one dict per queued message (queue_name, queue_id, recipients...)."""
         return self.postfix.queue()
 
-    def wait_until(
-        self, predicate: Callable[[], bool], timeout: float = 20, what: str = ""
-    ) -> None:
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 20, what: str = "") -> None:
         """Poll ``predicate`` until true; TimeoutError naming ``what`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -279,9 +275,7 @@ class MailStack:
         self.sink.clear()
 
     # --- Dovecot helpers -------------------------------------------------------------------
-    def put_sieve_script(
-        self, address: str, name: str, script: str, *, activate: bool = True
-    ) -> None:
+    def put_sieve_script(self, address: str, name: str, script: str, *, activate: bool = True) -> None:
         """Upload ``script`` over ManageSieve as the user (PUTSCRIPT, then SETACTIVE)."""
         with ManageSieve(self.ports.sieve) as ms:
             ms.authenticate(address, self._password(address))

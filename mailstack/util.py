@@ -47,15 +47,11 @@ def log_report(*paths: Path, lines: int = 30) -> str:
 def run(args: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
     """Run a command, return its stdout; raise StackError with its output if it fails."""
     try:
-        proc = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"{' '.join(args)} timed out after {timeout}s") from exc
     if check and proc.returncode != 0:
-        raise StackError(
-            f"{' '.join(args)} exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}"
-        )
+        raise StackError(f"{' '.join(args)} exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}")
     return proc.stdout
 
 
@@ -163,3 +159,15 @@ def rm_tree_contents(path: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
         else:
             child.unlink(missing_ok=True)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL: how every server of the stack is stopped."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
