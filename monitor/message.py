@@ -276,7 +276,7 @@ def _collect_text(
     charset = hdr.get_content_charset() or "utf-8"
     try:
         text = raw.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a NUL in the name
         text = raw.decode("utf-8", "replace")
         out.problems.append(f"unknown charset {charset}")
     if ctype == "text/html":

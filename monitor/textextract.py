@@ -97,5 +97,5 @@ def plain_text(raw: bytes, charset: str | None) -> str:
     """Bytes of a text attachment as text, in its declared charset (UTF-8 if unknown)."""
     try:
         return raw.decode(charset or "utf-8", "replace")
-    except LookupError:
+    except (LookupError, ValueError):
         return raw.decode("utf-8", "replace")

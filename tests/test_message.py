@@ -95,6 +95,14 @@ def test_limits_are_findings_not_crashes() -> None:
     assert any("nesting deeper" in f.detail for f in result.findings)
 
 
+def test_a_charset_name_python_cannot_use_is_a_problem_not_a_crash() -> None:
+    for charset in ("x-unheard-of", "utf\x008"):  # unknown, and a NUL inside the name (ValueError)
+        raw = f"From: a@b.vn\r\nContent-Type: text/plain; charset=\"{charset}\"\r\n\r\nXin chao\r\n".encode()
+        parsed = parse_message(raw, Limits())
+        assert parsed.body_text == ["Xin chao\r\n"]
+        assert any("unknown charset" in p for p in parsed.problems)
+
+
 def _corpus() -> list[bytes]:
     return [p.read_bytes() for p in sorted(SAMPLES.glob("*/*.eml"))]
 
