@@ -1,84 +1,162 @@
-"""clamd's INSTREAM protocol, asyncio (DEPS.md §6: the PyPI clients block, leak sockets and lose
-the size-limit reply). A connection per scan; chunks of 256 KiB with back-pressure.
+"""An asyncio client for clamd's INSTREAM (the ``virus`` rule's evidence).
 
-clamd decodes MIME and archives itself (ScanMail, ScanArchive), so the raw message is streamed
-once. A message larger than clamd's StreamMaxLength cannot be scanned: that is "unscanned", a
-finding, never a pass — and it is decided before sending, because clamd's own "size limit
-exceeded" reply is lost to the connection reset.
+Why our own client (DEPS.md §6): the PyPI clients (clamd, pyclamd) block, send 1–4 KiB chunks,
+have no connect timeout, leak sockets on refusal and lose clamd's size-limit reply. This one:
+
+* speaks ``zINSTREAM\\0`` then ``<uint32 length><bytes>``… ``<uint32 0>``, in 256 KiB chunks with
+  ``drain()`` back-pressure, over TCP (``"host:port"``, ``"[::1]:3310"``) or a unix socket (a path);
+* opens one connection per scan (clamd is made for that; a scan costs ~0.4 ms on loopback), and at
+  most ``max_concurrent`` at once so a burst of messages queues here, not in clamd's accept queue;
+* has a timeout on connect and one on the whole scan (queueing included);
+* checks the size first: clamd resets the connection when a stream passes its StreamMaxLength,
+  so its "INSTREAM size limit exceeded" reply is lost to the RST. ``stream_max`` must therefore
+  equal clamd's StreamMaxLength; a larger message is "unscanned" — a finding, never a pass.
+
+clamd decodes MIME and unpacks archives itself (ScanMail, ScanArchive), so the raw message is
+streamed once and finds EICAR in a base64 part or in a zip inside an attached message.
+
+Results are typed: ``AntivirusResult`` clean / infected (with the signature) / unscanned (with
+the reason); anything that leaves no verdict — refused, reset, timed out, a reply we do not
+understand — raises ``ClamdUnavailable`` and the caller decides (the filter fails closed, 451).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import re
 import struct
 from typing import IO
 
 from rules.facts import AntivirusResult
 
 CHUNK = 256 * 1024
+# clamd's default MaxThreads; more parallel streams would only wait in clamd's queue (and count
+# against its MaxConnectionQueueLength) instead of here, under our own timeout.
+MAX_CONCURRENT = 10
+CONNECT_TIMEOUT = 5.0
+
+_FOUND = re.compile(r"^stream: (?P<signature>\S.*) FOUND$")
 
 
 class ClamdUnavailable(Exception):
-    pass
+    """clamd gave no verdict: connection refused or reset, a timeout, or a reply we cannot read."""
 
 
-async def _open(address: str, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    if address.startswith("/"):
-        return await asyncio.wait_for(asyncio.open_unix_connection(address), timeout)
-    host, _, port = address.rpartition(":")
-    return await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
+def mib(size: int) -> str:
+    """``26214400`` → ``"25 MiB"``, ``1572864`` → ``"1.5 MiB"`` (for people reading a finding)."""
+    return f"{size / 2**20:.1f}".removesuffix(".0") + " MiB"
 
 
-async def ping(address: str, timeout: float = 5.0) -> bool:
-    try:
-        reader, writer = await _open(address, timeout)
-    except (OSError, TimeoutError):
-        return False
-    try:
-        writer.write(b"zPING\0")
-        await writer.drain()
-        return await asyncio.wait_for(reader.readuntil(b"\0"), timeout) == b"PONG\0"
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return False
-    finally:
-        writer.close()
+def parse_reply(raw: bytes) -> AntivirusResult:
+    """clamd's answer to INSTREAM: ``stream: OK`` | ``stream: <signature> FOUND`` | ``<text> ERROR``."""
+    reply = raw.rstrip(b"\0").decode("utf-8", "replace").strip()
+    if reply == "stream: OK":
+        return AntivirusResult("clean")
+    found = _FOUND.match(reply)
+    if found:
+        return AntivirusResult("infected", signature=found["signature"])
+    if reply.endswith("ERROR") and "size limit" in reply.lower():
+        # Only reachable if clamd answers before resetting; the size pre-check normally wins.
+        return AntivirusResult("unscanned", detail=f"clamd: {reply}")
+    # Any other ERROR (out of memory, a temporary file it could not write) is clamd's trouble,
+    # not the message's: no verdict, so the caller retries later.
+    raise ClamdUnavailable(f"clamd answered {reply[:200]!r}")
 
 
-async def scan(address: str, body: IO[bytes], size: int, *, timeout: float, stream_max: int) -> AntivirusResult:
-    """Stream ``body`` (``size`` bytes) to clamd; raises ClamdUnavailable when clamd cannot answer."""
-    if size > stream_max:
+class ClamdClient:
+    """One clamd, as configured in ``[clamav]``; cheap to create, safe to share on one event loop."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float,
+        stream_max: int,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        max_concurrent: int = MAX_CONCURRENT,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.stream_max = stream_max
+        self.connect_timeout = min(connect_timeout, timeout)
+        self._slots = asyncio.Semaphore(max_concurrent)
+
+    def oversize(self, size: int) -> AntivirusResult:
         return AntivirusResult(
             "unscanned",
-            detail=f"thư {size:,} byte lớn hơn giới hạn quét của clamd {stream_max:,} / over StreamMaxLength",
+            detail=(
+                f"thư {mib(size)} vượt giới hạn quét của clamd ({mib(self.stream_max)}) / "
+                f"message over clamd StreamMaxLength ({mib(self.stream_max)})"
+            ),
         )
 
-    async def run() -> bytes:
-        reader, writer = await _open(address, timeout)
-        try:
-            writer.write(b"zINSTREAM\0")
-            loop = asyncio.get_running_loop()
-            while True:
-                chunk = await loop.run_in_executor(None, body.read, CHUNK)
-                if not chunk:
-                    break
-                writer.write(struct.pack("!L", len(chunk)) + chunk)
-                await writer.drain()
-            writer.write(struct.pack("!L", 0))
-            await writer.drain()
-            return await reader.readuntil(b"\0")
-        finally:
-            writer.close()
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with asyncio.timeout(self.connect_timeout):
+            if self.address.startswith("/"):
+                return await asyncio.open_unix_connection(self.address)
+            host, _, port = self.address.rpartition(":")
+            return await asyncio.open_connection(host.strip("[]"), int(port))
 
-    try:
-        reply = (await asyncio.wait_for(run(), timeout)).rstrip(b"\0").decode("utf-8", "replace")
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        raise ClamdUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    # "stream: OK" | "stream: <signature> FOUND" | "<message> ERROR"
-    if reply.endswith("FOUND"):
-        signature = reply.removeprefix("stream:").strip().removesuffix("FOUND").strip()
-        return AntivirusResult("infected", signature=signature)
-    if reply.endswith("OK"):
-        return AntivirusResult("clean")
-    if "size limit" in reply.lower():
-        return AntivirusResult("unscanned", detail=f"clamd: {reply}")
-    raise ClamdUnavailable(f"clamd answered {reply!r}")
+    async def ping(self) -> bool:
+        """True when clamd answers ``zPING`` with ``PONG`` within the connect timeout (health checks)."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await self._connect()
+                try:
+                    writer.write(b"zPING\0")
+                    await writer.drain()
+                    return await reader.readuntil(b"\0") == b"PONG\0"
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return False
+
+    async def scan_bytes(self, data: bytes) -> AntivirusResult:
+        return await self.scan(io.BytesIO(data), len(data))
+
+    async def scan(self, body: IO[bytes], size: int) -> AntivirusResult:
+        """Stream ``body`` (``size`` bytes, read from its current position) to clamd.
+
+        Returns clean / infected / unscanned (over ``stream_max``); raises ``ClamdUnavailable``.
+        """
+        if size > self.stream_max:
+            return self.oversize(size)
+        sent = 0
+        try:
+            async with asyncio.timeout(self.timeout), self._slots:
+                reader, writer = await self._connect()
+                try:
+                    writer.write(b"zINSTREAM\0")
+                    while chunk := await _read(body, CHUNK):
+                        sent += len(chunk)
+                        if sent > self.stream_max:
+                            # The body grew past what it claimed: stop before clamd resets us.
+                            return self.oversize(sent)
+                        writer.write(struct.pack("!L", len(chunk)))
+                        writer.write(chunk)
+                        await writer.drain()
+                    writer.write(b"\0\0\0\0")
+                    await writer.drain()
+                    raw = await reader.readuntil(b"\0")
+                finally:
+                    writer.close()
+        except TimeoutError as exc:
+            raise ClamdUnavailable(f"no verdict within {self.timeout:g} s ({self.address})") from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            # clamd resets a stream that passes its StreamMaxLength; it also does so when stopping.
+            raise ClamdUnavailable(
+                f"connection reset by clamd ({self.address}) after {sent:,} bytes; if this repeats, "
+                "[clamav] stream_max_bytes may be larger than clamd's StreamMaxLength"
+            ) from exc
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            raise ClamdUnavailable(f"{self.address}: {type(exc).__name__}: {exc}") from exc
+        return parse_reply(raw)
+
+
+async def _read(body: IO[bytes], n: int) -> bytes:
+    # An in-memory body is read in place; a file goes through a thread so that a slow disk never
+    # stalls the event loop that serves every other SMTP session.
+    if isinstance(body, io.BytesIO):
+        return body.read(n)
+    return await asyncio.get_running_loop().run_in_executor(None, body.read, n)

@@ -156,12 +156,16 @@ class RateLimit(_Section):
 
 
 class ClamAV(_Section):
-    """Virus scanning through clamd's INSTREAM."""
+    """Virus scanning through clamd's INSTREAM (monitor/clamav.py; rules/virus.py)."""
 
+    # Off unless asked for: a config without [clamav] (tests, sites without clamd) keeps working.
     enabled: bool = False
+    # "host:port" for TCPSocket, or an absolute path for clamd's LocalSocket.
     address: str = Field(default="127.0.0.1:3310", pattern=r"^(/\S+|\S+:\d{1,5})$")
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # Must equal clamd's StreamMaxLength (its default, 25M): clamd resets a longer stream.
     stream_max_bytes: int = Field(default=25 * 2**20, ge=1024)
+    # False: clamd down → 451, Postfix retries (fail closed, DESIGN.md).
     fail_open: bool = False
 
 

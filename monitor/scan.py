@@ -1,7 +1,15 @@
-"""`mailmon scan`: the filter's evaluation, offline, for one message (the JSON contract of DESIGN.md)."""
+"""`mailmon scan`: the filter's evaluation, offline, for one message (the JSON contract of DESIGN.md).
+
+With ``[clamav] enabled`` the message is also streamed to clamd (monitor/clamav.py), so a virus is
+reported as a ``virus`` violation. If clamd cannot be reached the scan still ran: the exit status is
+0 and the report carries a ``virus-unscanned`` violation naming the reason — unlike the filter, which
+answers 451 so that Postfix retries, an operator's one-off scan must say what it could not check
+rather than fail. A message over ``stream_max_bytes`` is ``virus-unscanned`` as in the filter.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -73,24 +81,7 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
     settings = Settings.from_config(config)
     evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
     if config.clamav.enabled:
-        import asyncio
-        import io
-
-        cfg = config.clamav
-        try:
-            av = asyncio.run(
-                clamav.scan(
-                    cfg.address,
-                    io.BytesIO(data),
-                    len(data),
-                    timeout=cfg.timeout_seconds,
-                    stream_max=cfg.stream_max_bytes,
-                )
-            )
-        except clamav.ClamdUnavailable as exc:
-            # The scan ran; what could not be checked is a finding, not an unusable input.
-            av = AntivirusResult("unscanned", detail=f"clamd unavailable: {exc}")
-        evaluation = with_antivirus(evaluation, av, settings)
+        evaluation = with_antivirus(evaluation, virus_scan(config, data), settings)
     if config.rspamd.url:
         try:
             score = rspamd.check(
@@ -109,6 +100,16 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
     else:
         print(human_summary(evaluation))
     return 0
+
+
+def virus_scan(config: Config, data: bytes) -> AntivirusResult:
+    """clamd's verdict on ``data``; clamd unreachable is "unscanned" with the reason (see above)."""
+    cfg = config.clamav
+    client = clamav.ClamdClient(cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes)
+    try:
+        return asyncio.run(client.scan_bytes(data))
+    except clamav.ClamdUnavailable as exc:
+        return AntivirusResult("unscanned", detail=f"clamd không trả lời / clamd unavailable: {exc}")
 
 
 def unusable(data: bytes) -> str | None:

@@ -75,6 +75,7 @@ class FilterHandler:
         self._pool = pool
         self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
+        self.clamd = clamd_client(config)
         self.in_flight = 0
         self.closing = False
         self._pending: set[asyncio.Future[Evaluation]] = set()
@@ -102,6 +103,7 @@ class FilterHandler:
         self.settings = Settings.from_config(config)
         self.quarantine = Quarantine(config.storage.quarantine_dir)
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
+        self.clamd = clamd_client(config)
 
     def abort_in_flight(self) -> None:
         """At the end of the drain time, messages still being checked are answered 451."""
@@ -153,7 +155,8 @@ class FilterHandler:
         rcpt_tos = tuple(envelope.rcpt_tos)
         queue_id = xforward.get("IDENT", "")
         scoring = asyncio.create_task(self._spam_score(spool, mail_from, rcpt_tos, xforward))
-        virus_scan = asyncio.create_task(self._virus_scan(spool))
+        # clamd reads the spool in this event loop while the worker process parses the message.
+        virus_scan = asyncio.create_task(self._virus_scan(spool, queue_id))
         try:
             try:
                 evaluation = await self._evaluate(spool, mail_from, rcpt_tos)
@@ -170,9 +173,12 @@ class FilterHandler:
             av = await virus_scan
             if isinstance(av, str):  # clamd unavailable
                 if not self.config.clamav.fail_open:
-                    return str(replies.R451_CLAMD)
-                extra_headers += f"X-Mailmon-Virus-Scan: not scanned ({av[:120]})\r\n".encode()
-            elif av is not None:
+                    return str(replies.R451_CLAMD)  # fail closed: Postfix keeps the message and retries
+                log.warning("fail_open: queue_id=%s passes without a virus scan (%s)", queue_id, av)
+                extra_headers += b"X-Mailmon-Virus-Scan: not scanned (clamd unavailable)\r\n"
+                # Recorded as a virus-unscanned finding too, so the gap shows in the store and reports.
+                av = AntivirusResult("unscanned", detail=f"clamd không trả lời / {av}")
+            if av is not None:
                 evaluation = with_antivirus(evaluation, av, self.settings)
             score = await scoring
             if isinstance(score, str):  # rspamd unavailable
@@ -210,18 +216,16 @@ class FilterHandler:
                     side.cancel()
 
     # -- clamd (monitor/clamav.py) ------------------------------------------------------------
-    async def _virus_scan(self, spool: Spool) -> AntivirusResult | str | None:
+    async def _virus_scan(self, spool: Spool, queue_id: str) -> AntivirusResult | str | None:
         """clamd's verdict, a reason string when clamd is unavailable, or None when not enabled."""
-        cfg = self.config.clamav
-        if not cfg.enabled:
+        client = self.clamd
+        if client is None:
             return None
         reader = spool.open()
         try:
-            return await clamav.scan(
-                cfg.address, reader, spool.size, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes
-            )
+            return await client.scan(reader, spool.size)
         except clamav.ClamdUnavailable as exc:
-            log.warning("clamd unavailable: %s", exc)
+            log.warning("clamd unavailable queue_id=%s: %s", queue_id, exc)
             return f"clamd unavailable: {exc}"
         finally:
             reader.close()
@@ -402,6 +406,14 @@ class FilterHandler:
         except Exception:
             # The message itself is safe (delivered or quarantined); losing the record is logged loudly.
             log.exception("could not record findings queue_id=%s", meta["queue_id"])
+
+
+def clamd_client(config: Config) -> clamav.ClamdClient | None:
+    """The [clamav] section as a client, or None when virus scanning is off."""
+    cfg = config.clamav
+    if not cfg.enabled:
+        return None
+    return clamav.ClamdClient(cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes)
 
 
 # The enhanced code of a 451 names what failed (monitor/replies.py).

@@ -1,4 +1,9 @@
-"""Viruses (DN-2022 Đ13.2, Đ12.5; BD-2005 Đ7.6; LC-2015 Đ11.6-7), judged from clamd's answer."""
+"""Viruses (DN-2022 Đ13.2, Đ12.5; BD-2005 Đ7.6; LC-2015 Đ11.6-7), judged from clamd's answer.
+
+The rules stay pure: monitor/clamav.py asks clamd (in the filter's event loop, beside the worker's
+evaluation) and puts its answer in ``MessageFacts.antivirus``; monitor/pipeline.py
+``with_antivirus`` runs these rules on it and lets monitor/verdict.py resolve the actions.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,17 @@ from rules.profile import Profile
 
 
 class Virus(TrafficRule):
+    """clamd found a signature: spreading a virus (Đ13.2) is refused outright."""
+
     id = "virus"
     title = Title(vi="Thư có chứa vi rút", en="Message carries a virus")
-    cites = (Cite("DN-2022", 13, 2), Cite("DN-2022", 12, 5), Cite("BD-2005", 7, 6), Cite("LC-2015", 11, 6))
+    cites = (
+        Cite("DN-2022", 13, 2),
+        Cite("DN-2022", 12, 5),
+        Cite("BD-2005", 7, 6),
+        Cite("LC-2015", 11, 6),
+        Cite("LC-2015", 11, 7),
+    )
     severity = Severity.CRITICAL
     default_action = Action.REJECT
     # The evidence is clamd's verdict, so the rule is tested against a real clamd, not samples.
@@ -25,6 +38,8 @@ class Virus(TrafficRule):
 
 
 class VirusUnscanned(TrafficRule):
+    """No verdict (too large for clamd, or clamd down with fail_open): never a silent pass (Đ12.5)."""
+
     id = "virus-unscanned"
     title = Title(vi="Thư chưa được quét vi rút", en="Message could not be scanned for viruses")
     cites = (Cite("DN-2022", 12, 5),)
