@@ -81,3 +81,13 @@ def test_pdf_page_limit() -> None:
     budget = Budget(Limits(max_pdf_pages=0), [])
     text, problem = pdf_text(pdf_bytes(), budget)
     assert text == "" and "first 0 pages" in problem
+
+
+def test_pdf_end_marker_is_found_without_reading_the_file_backwards_line_by_line() -> None:
+    budget = Budget(Limits(), [])
+    # Junk after the last %%EOF (appended data, a signature block) is not part of the document.
+    text, problem = pdf_text(pdf_bytes() + b"\n" + b"x\n" * 50_000, budget)
+    assert SECRET in text and problem == ""
+    # 8 MB of short lines and no %%EOF: pypdf would walk every line backwards; we say why not read.
+    text, problem = pdf_text(b"%PDF-1.7\n" + b"0 0 l\n" * 1_400_000, budget)
+    assert text == "" and "%%EOF" in problem
