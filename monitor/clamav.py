@@ -26,6 +26,7 @@ import asyncio
 import io
 import re
 import struct
+from collections.abc import AsyncIterator
 from typing import IO
 
 from rules.facts import AntivirusResult
@@ -82,12 +83,14 @@ class ClamdClient:
         self.connect_timeout = min(connect_timeout, timeout)
         self._slots = asyncio.Semaphore(max_concurrent)
 
-    def oversize(self, size: int) -> AntivirusResult:
+    def oversize(self, size: int, attachment: str = "") -> AntivirusResult:
+        """Unscanned: the message (or one of its attachments) is longer than clamd accepts."""
+        vi, en = (f"tệp {attachment}", f"attachment {attachment}") if attachment else ("thư", "message")
         return AntivirusResult(
             "unscanned",
             detail=(
-                f"thư {mib(size)} vượt giới hạn quét của clamd ({mib(self.stream_max)}) / "
-                f"message over clamd StreamMaxLength ({mib(self.stream_max)})"
+                f"{vi} {mib(size)} vượt giới hạn quét của clamd ({mib(self.stream_max)}) / "
+                f"{en} over clamd StreamMaxLength ({mib(self.stream_max)})"
             ),
         )
 
@@ -122,19 +125,25 @@ class ClamdClient:
         """
         if size > self.stream_max:
             return self.oversize(size)
+        return await self.scan_stream(file_blocks(body))
+
+    async def scan_stream(self, blocks: AsyncIterator[bytes]) -> AntivirusResult:
+        """Send the bytes ``blocks`` yields as one INSTREAM; over ``stream_max`` it stops: unscanned."""
         sent = 0
         try:
             async with asyncio.timeout(self.timeout), self._slots:
                 reader, writer = await self._connect()
                 try:
                     writer.write(b"zINSTREAM\0")
-                    while chunk := await _read(body, CHUNK):
-                        sent += len(chunk)
+                    async for block in blocks:
+                        if not block:
+                            continue  # an empty chunk would end the stream early
+                        sent += len(block)
                         if sent > self.stream_max:
-                            # The body grew past what it claimed: stop before clamd resets us.
+                            # Longer than clamd accepts: stop before clamd resets us.
                             return self.oversize(sent)
-                        writer.write(struct.pack("!L", len(chunk)))
-                        writer.write(chunk)
+                        writer.write(struct.pack("!L", len(block)))
+                        writer.write(block)
                         await writer.drain()
                     writer.write(b"\0\0\0\0")
                     await writer.drain()
@@ -152,6 +161,18 @@ class ClamdClient:
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             raise ClamdUnavailable(f"{self.address}: {type(exc).__name__}: {exc}") from exc
         return parse_reply(raw)
+
+
+async def file_blocks(body: IO[bytes], size: int | None = None) -> AsyncIterator[bytes]:
+    """``body`` from its position in CHUNK blocks: ``size`` bytes at most, or to its end."""
+    left = size
+    while left is None or left > 0:
+        block = await _read(body, CHUNK if left is None else min(CHUNK, left))
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
 
 
 async def _read(body: IO[bytes], n: int) -> bytes:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
+from typing import NamedTuple
 
 from monitor.archives import INSPECTED, Report, inspect_attachment
 from monitor.filetypes import SNIFF_BYTES, sniff
@@ -28,6 +29,18 @@ from rules.facts import Attachment, Member
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 _WS = (b"\r", b"\n", b" ", b"\t")
 _TAG = re.compile(r"<[^>]*>")
+# Everything that is not in the base64 alphabet (mail clients skip such bytes when decoding).
+_NOT_B64 = bytes(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="))
+
+
+class BodyRange(NamedTuple):
+    """Where an attachment's body lies in the raw message, and how it is encoded (for clamd)."""
+
+    start: int
+    end: int
+    cte: str
+    name: str
+    size: int  # decoded
 
 
 @dataclass
@@ -40,6 +53,9 @@ class ParsedMessage:
     limit_hits: list[str] = field(default_factory=list)
     parts: int = 0
     budget: Budget | None = field(default=None, repr=False)
+    # Attachment bodies of the outermost message only (offsets into the bytes given to parse_message).
+    attachment_ranges: list[BodyRange] = field(default_factory=list)
+    outermost: bool = True
 
 
 def parse_message(buf: bytes, limits: Limits, *, depth: int = 0, budget: Budget | None = None) -> ParsedMessage:
@@ -51,6 +67,7 @@ def parse_message(buf: bytes, limits: Limits, *, depth: int = 0, budget: Budget 
     out.budget = budget if budget is not None else Budget(limits, out.limit_hits)
     if budget is not None:
         out.limit_hits = budget.hits
+        out.outermost = False
     head_end, body_start = _split_headers(buf, 0, len(buf), limits, out)
     top = _parse_headers(buf[:head_end], out)
     for name, value in _safe_items(top, out):
@@ -198,6 +215,8 @@ def _leaf(
     budget = out.budget
     assert budget is not None
     display = filename or f"({ctype})"
+    if out.outermost:
+        out.attachment_ranges.append(BodyRange(start, end, cte, display, size))
     report = Report(true_type, macro=macro_by_name(display))
     if ctype == "message/rfc822" or (true_type is None and display.lower().endswith(".eml")):
         true_type = "message"
@@ -310,6 +329,28 @@ def _decode(buf: bytes, start: int, end: int, cte: str, limit: int) -> bytes:
     if cte == "quoted-printable":
         return binascii.a2b_qp(buf[start : min(end, start + limit * 3)])[:limit]
     return buf[start : min(end, start + limit)]
+
+
+class PartDecoder:
+    """Decodes one part body fed in blocks of any size, as _decode would decode it whole."""
+
+    def __init__(self, cte: str) -> None:
+        self.cte = cte if cte in ("base64", "quoted-printable") else "identity"
+        self._rest = b""
+
+    def feed(self, block: bytes, final: bool = False) -> bytes:
+        if self.cte == "identity":
+            return block
+        data = self._rest + block
+        if self.cte == "base64":
+            data = data.translate(None, _NOT_B64)
+            cut = len(data) if final else len(data) - len(data) % 4
+            self._rest = data[cut:]
+            return _b64decode(data[:cut])
+        # Quoted-printable decodes line by line: keep the last, unfinished line for the next block.
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        self._rest = data[cut:]
+        return binascii.a2b_qp(data[:cut])
 
 
 def _b64decode(raw: bytes) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from monitor.config import Config
-from monitor.message import Limits, ParsedMessage, parse_message
+from monitor.message import BodyRange, Limits, ParsedMessage, parse_message
 from monitor.rspamd import SpamScore
 from monitor.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
@@ -59,6 +59,9 @@ class Evaluation:
     seconds: float
     # The SASL login Postfix recorded ("Authenticated sender:" in its Received header), if any.
     auth_sender: str = ""
+    # What clamd is given (monitor/antivirus.py): these attachments decoded, the rest of the message
+    # raw; None when the whole raw message goes to clamd (a limit was hit, or too many attachments).
+    attachment_ranges: tuple[BodyRange, ...] | None = None
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -108,7 +111,19 @@ def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: S
         problems=facts.problems,
         seconds=time.perf_counter() - started,
         auth_sender=authenticated_sender(facts),
+        attachment_ranges=clamd_ranges(parsed),
     )
+
+
+# One clamd connection per attachment: past this many, one raw stream is cheaper.
+MAX_CLAMD_STREAMS = 32
+
+
+def clamd_ranges(parsed: ParsedMessage) -> tuple[BodyRange, ...] | None:
+    """The attachments clamd gets decoded, or None for "the raw message" when the walk was cut short."""
+    if parsed.limit_hits or len(parsed.attachment_ranges) > MAX_CLAMD_STREAMS:
+        return None
+    return tuple(parsed.attachment_ranges)
 
 
 def evaluate_file(path: Path, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:

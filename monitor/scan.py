@@ -10,12 +10,14 @@ rather than fail. A message over ``stream_max_bytes`` is ``virus-unscanned`` as 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from monitor import clamav, rspamd
+from monitor.antivirus import scan_message
 from monitor.config import Config
 from monitor.pipeline import Evaluation, Settings, evaluate, with_antivirus, with_spam_score
 from monitor.verdict import one_line
@@ -81,7 +83,7 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
     settings = Settings.from_config(config)
     evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
     if config.clamav.enabled:
-        evaluation = with_antivirus(evaluation, virus_scan(config, data), settings)
+        evaluation = with_antivirus(evaluation, virus_scan(config, data, evaluation), settings)
     if config.rspamd.url:
         try:
             score = rspamd.check(
@@ -102,12 +104,12 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
     return 0
 
 
-def virus_scan(config: Config, data: bytes) -> AntivirusResult:
-    """clamd's verdict on ``data``; clamd unreachable is "unscanned" with the reason (see above)."""
+def virus_scan(config: Config, data: bytes, evaluation: Evaluation) -> AntivirusResult:
+    """clamd's verdict on ``data`` (as the filter asks it); clamd unreachable is "unscanned" (see above)."""
     cfg = config.clamav
     client = clamav.ClamdClient(cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes)
     try:
-        return asyncio.run(client.scan_bytes(data))
+        return asyncio.run(scan_message(client, io.BytesIO(data), len(data), evaluation.attachment_ranges))
     except clamav.ClamdUnavailable as exc:
         return AntivirusResult("unscanned", detail=f"clamd không trả lời / clamd unavailable: {exc}")
 

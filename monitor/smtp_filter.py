@@ -17,6 +17,7 @@ from typing import Any
 
 from exporters.metrics import Metrics
 from monitor import clamav, ratelimit, replies, rspamd
+from monitor.antivirus import scan_message
 from monitor.config import Config, split_hostport
 from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_antivirus, with_spam_score
 from monitor.quarantine import Quarantine
@@ -155,8 +156,6 @@ class FilterHandler:
         rcpt_tos = tuple(envelope.rcpt_tos)
         queue_id = xforward.get("IDENT", "")
         scoring = asyncio.create_task(self._spam_score(spool, mail_from, rcpt_tos, xforward))
-        # clamd reads the spool in this event loop while the worker process parses the message.
-        virus_scan = asyncio.create_task(self._virus_scan(spool, queue_id))
         try:
             try:
                 evaluation = await self._evaluate(spool, mail_from, rcpt_tos)
@@ -170,7 +169,8 @@ class FilterHandler:
                 log.warning("stopping: queue_id=%s was not checked in time; 451, Postfix keeps it", queue_id)
                 return str(replies.R451_SHUTDOWN)
             extra_headers = b""
-            av = await virus_scan
+            # clamd gets the attachments the worker found, decoded, while rspamd may still be scoring.
+            av = await self._virus_scan(spool, evaluation, queue_id)
             if isinstance(av, str):  # clamd unavailable
                 if not self.config.clamav.fail_open:
                     return str(replies.R451_CLAMD)  # fail closed: Postfix keeps the message and retries
@@ -211,19 +211,18 @@ class FilterHandler:
         except Exception as exc:
             return await self.handle_exception(exc)
         finally:
-            for side in (scoring, virus_scan):
-                if not side.done():
-                    side.cancel()
+            if not scoring.done():
+                scoring.cancel()
 
     # -- clamd (monitor/clamav.py) ------------------------------------------------------------
-    async def _virus_scan(self, spool: Spool, queue_id: str) -> AntivirusResult | str | None:
+    async def _virus_scan(self, spool: Spool, evaluation: Evaluation, queue_id: str) -> AntivirusResult | str | None:
         """clamd's verdict, a reason string when clamd is unavailable, or None when not enabled."""
         client = self.clamd
         if client is None:
             return None
         reader = spool.open()
         try:
-            return await client.scan(reader, spool.size)
+            return await scan_message(client, reader, spool.size, evaluation.attachment_ranges)
         except clamav.ClamdUnavailable as exc:
             log.warning("clamd unavailable queue_id=%s: %s", queue_id, exc)
             return f"clamd unavailable: {exc}"
