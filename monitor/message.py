@@ -28,6 +28,8 @@ from rules.facts import Attachment, Member
 
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 _WS = (b"\r", b"\n", b" ", b"\t")
+_WS_BYTES = b"".join(_WS)
+_WINDOW = 2**20
 _TAG = re.compile(r"<[^>]*>")
 # Everything that is not in the base64 alphabet (mail clients skip such bytes when decoding).
 _NOT_B64 = bytes(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="))
@@ -306,7 +308,8 @@ def _collect_text(
 def _decoded_size(buf: bytes, start: int, end: int, cte: str) -> int:
     """Exact decoded length, without decoding base64 (0 bytes of error over 250 sizes, DEPS §14)."""
     if cte == "base64":
-        chars = (end - start) - sum(buf.count(w, start, end) for w in _WS)
+        # One translate per MiB (a copy that small is cheaper than four count() passes over it all).
+        chars = sum(len(buf[i : min(end, i + _WINDOW)].translate(None, _WS_BYTES)) for i in range(start, end, _WINDOW))
         tail = buf[max(start, end - 8) : end].rstrip(b"\r\n \t")
         pad = len(tail) - len(tail.rstrip(b"="))
         return max(0, chars * 3 // 4 - min(pad, 2))
@@ -320,6 +323,11 @@ def _decode(buf: bytes, start: int, end: int, cte: str, limit: int) -> bytes:
     if cte == "base64":
         # 76 characters a line plus CRLF: read enough raw bytes for ``limit`` decoded ones.
         raw_end = min(end, start + limit * 4 // 3 + limit // 19 + 1024)
+        if raw_end == end:
+            try:  # the whole body: a2b_base64 skips line ends itself, no cleaned copy needed
+                return binascii.a2b_base64(memoryview(buf)[start:end])[:limit]
+            except binascii.Error:
+                pass  # broken padding: the tolerant path below
         raw = buf[start:raw_end]
         for w in _WS:
             raw = raw.replace(w, b"")
