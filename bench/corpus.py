@@ -2,15 +2,19 @@
 
 Shares as measured on provincial mail: mostly short Vietnamese text mails, a quarter with
 PDF/DOCX/XLSX attachments of 50 KB – 2 MB, some zips, a few of 5 – 25 MB, a few executables.
+The documents are real ones (valid PDF, OOXML packages with text, sheets and pictures), so every
+target and clamd parse them as they would parse a province's mail, not as damaged files.
 """
 
 from __future__ import annotations
 
 import io
 import random
+import unicodedata
 import zipfile
 from email import policy
 from email.message import EmailMessage
+from html import escape
 
 POLICY = policy.default.clone(linesep="\r\n")
 SENTENCES = [
@@ -24,18 +28,92 @@ SENTENCES = [
 PE = b"MZ" + b"\x90" * 58 + (64).to_bytes(4, "little") + b"PE\x00\x00" + b"\x00" * 400
 
 
-def _blob(rng: random.Random, size: int, head: bytes) -> bytes:
-    # Compressible-ish content like real documents: repeated text with random noise.
-    chunk = head + rng.randbytes(512) + ("nội dung văn bản " * 40).encode()
-    return (chunk * (size // len(chunk) + 1))[:size]
+def _jpeg(rng: random.Random, size: int) -> bytes:
+    """Bytes that look like a photo: a JPEG header and incompressible data (scanned pages, photos)."""
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + rng.randbytes(max(0, size - 13))
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
-            zf.writestr(name, data)
+            # Media are stored as Office does (already compressed); XML is deflated.
+            zf.writestr(name, data, zipfile.ZIP_STORED if name.endswith(".jpeg") else zipfile.ZIP_DEFLATED)
     return buf.getvalue()
+
+
+def _paragraphs(rng: random.Random, n: int) -> list[str]:
+    return [escape(rng.choice(SENTENCES)) for _ in range(n)]
+
+
+def docx(rng: random.Random, size: int) -> bytes:
+    """A real WordprocessingML package: text paragraphs and a picture that brings it to ``size``."""
+    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in _paragraphs(rng, rng.randint(20, 120)))
+    files = {
+        "[Content_Types].xml": (
+            b'<?xml version="1.0"?><Types><Default Extension="jpeg" ContentType="image/jpeg"/>'
+            b'<Override PartName="/word/document.xml" ContentType="application/'
+            b'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+        ),
+        "word/document.xml": f"<w:document><w:body>{body}</w:body></w:document>".encode(),
+    }
+    text_bytes = len(_zip(files))
+    files["word/media/image1.jpeg"] = _jpeg(rng, size - text_bytes - 200)
+    return _zip(files)
+
+
+def xlsx(rng: random.Random, size: int) -> bytes:
+    """A real SpreadsheetML package: a sheet of figures, its shared strings, and a chart picture."""
+    strings = _paragraphs(rng, 30)
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}" t="s"><v>{r % 30}</v></c>'
+        + "".join(f'<c r="{col}{r}"><v>{rng.randint(0, 10**7)}</v></c>' for col in "BCDEF")
+        + "</row>"
+        for r in range(1, rng.randint(50, 400))
+    )
+    files = {
+        "[Content_Types].xml": (
+            b'<?xml version="1.0"?><Types><Override PartName="/xl/workbook.xml" ContentType="application/'
+            b'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>'
+        ),
+        "xl/workbook.xml": b'<workbook><sheets><sheet name="Tong hop" sheetId="1"/></sheets></workbook>',
+        "xl/sharedStrings.xml": ("<sst>" + "".join(f"<si><t>{t}</t></si>" for t in strings) + "</sst>").encode(),
+        "xl/worksheets/sheet1.xml": f"<worksheet><sheetData>{rows}</sheetData></worksheet>".encode(),
+    }
+    files["xl/media/image1.jpeg"] = _jpeg(rng, size - len(_zip(files)) - 200)
+    return _zip(files)
+
+
+def pdf(rng: random.Random, size: int) -> bytes:
+    """A real one-page PDF: a text stream and a scanned-page image (DCTDecode) that brings it to ``size``."""
+    lines = " ".join(f"({_ascii(rng.choice(SENTENCES))}) Tj T*" for _ in range(rng.randint(10, 40)))
+    content = f"BT /F1 11 Tf 14 TL 50 800 Td {lines} ET q 495 0 0 350 50 60 cm /Im1 Do Q".encode()
+    image = _jpeg(rng, max(1000, size - len(content) - 1000))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Image /Width 1240 /Height 1754 /ColorSpace /DeviceRGB "
+        b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n" % len(image) + image + b"\nendstream",
+    ]
+    out = b"%PDF-1.7\n"
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
+def _ascii(text: str) -> str:
+    """Vietnamese without diacritics, parentheses escaped (a PDF string in a standard font)."""
+    plain = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in plain if not unicodedata.combining(c)).replace("(", "\\(").replace(")", "\\)")
 
 
 def message(i: int, rng: random.Random) -> tuple[str, bytes]:
@@ -50,28 +128,24 @@ def message(i: int, rng: random.Random) -> tuple[str, bytes]:
     kind = "text"
     if roll < 0.22:
         kind = "office"
-        ext, ctype, head = rng.choice(
+        ext, ctype, make = rng.choice(
             [
-                ("pdf", "application/pdf", b"%PDF-1.7\n"),
-                ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04"),
-                ("xlsx", "application/vnd.ms-excel", b"PK\x03\x04"),
+                ("pdf", "application/pdf", pdf),
+                ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", docx),
+                ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx),
             ]
         )
-        data = _blob(rng, rng.randint(50_000, 2_000_000), head)
+        data = make(rng, rng.randint(50_000, 2_000_000))
         maintype, subtype = ctype.split("/", 1)
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=f"tai-lieu-{i}.{ext}")
     elif roll < 0.27:
         kind = "zip"
-        files = {f"bao-cao-{k}.pdf": _blob(rng, rng.randint(20_000, 300_000), b"%PDF-1.7\n") for k in range(3)}
+        files = {f"bao-cao-{k}.pdf": pdf(rng, rng.randint(20_000, 300_000)) for k in range(3)}
         msg.add_attachment(_zip(files), maintype="application", subtype="zip", filename=f"ho-so-{i}.zip")
     elif roll < 0.29:
         kind = "big"
-        msg.add_attachment(
-            _blob(rng, rng.randint(5_000_000, 25_000_000), b"%PDF-1.7\n"),
-            maintype="application",
-            subtype="pdf",
-            filename=f"so-lieu-{i}.pdf",
-        )
+        data = pdf(rng, rng.randint(5_000_000, 25_000_000))
+        msg.add_attachment(data, maintype="application", subtype="pdf", filename=f"so-lieu-{i}.pdf")
     elif roll < 0.30:
         kind = "exe"
         msg.add_attachment(PE, maintype="application", subtype="octet-stream", filename=f"cai-dat-{i}.exe")
