@@ -73,11 +73,13 @@ def pdf_text(data: bytes, budget: Budget) -> tuple[str, str]:
     # pypdf reports every oddity of a broken PDF through logging and warnings; we only want text.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     # pypdf looks for the %%EOF line by reading backwards one line at a time, to the first byte when
-    # there is none (1.3 s for a 25 MB file): find it at C speed, and cut off what follows it.
+    # there is none (1.3 s for a 25 MB file): find it at C speed, and cut off what follows it (a copy,
+    # so only when more than a line or two follows).
     end = data.rfind(b"%%EOF")
     if end < 0:
         return "", "PDF has no %%EOF marker; text not read"
-    data = data[: end + 5]
+    if len(data) - end > 64:
+        data = data[: end + 5]
     chunks: list[str] = []
     used = 0
     with warnings.catch_warnings():
