@@ -19,6 +19,7 @@ from exporters.metrics import Metrics
 from monitor import clamav, ratelimit, replies, rspamd
 from monitor.antivirus import scan_message
 from monitor.config import Config, split_hostport
+from monitor.inflight import ByteBudget
 from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_antivirus, with_spam_score
 from monitor.quarantine import Quarantine
 from monitor.reinject import ReinjectError, reinject
@@ -80,6 +81,7 @@ class FilterHandler:
         self.in_flight = 0
         self.closing = False
         self._pending: set[asyncio.Future[Evaluation]] = set()
+        self._parsing = ByteBudget(config.filter.parse_bytes_in_flight)
 
     # -- worker processes -------------------------------------------------------------------
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -105,6 +107,7 @@ class FilterHandler:
         self.quarantine = Quarantine(config.storage.quarantine_dir)
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
         self.clamd = clamd_client(config)
+        self._parsing.limit = config.filter.parse_bytes_in_flight
 
     def abort_in_flight(self) -> None:
         """At the end of the drain time, messages still being checked are answered 451."""
@@ -113,6 +116,10 @@ class FilterHandler:
             fut.cancel()
 
     async def _evaluate(self, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...]) -> Evaluation:
+        async with asyncio.timeout(self.config.filter.scan_timeout_seconds), self._parsing.hold(spool.size):
+            return await self._evaluate_in_worker(spool, mail_from, rcpt_tos)
+
+    async def _evaluate_in_worker(self, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...]) -> Evaluation:
         loop = asyncio.get_running_loop()
         try:
             if spool.in_memory:
@@ -123,7 +130,7 @@ class FilterHandler:
                 fut = loop.run_in_executor(self.pool, evaluate_file, path, mail_from, rcpt_tos, self.settings)
             self._pending.add(fut)
             try:
-                return await asyncio.wait_for(fut, self.config.filter.scan_timeout_seconds)
+                return await fut
             finally:
                 self._pending.discard(fut)
         except BrokenProcessPool:
