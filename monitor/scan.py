@@ -107,7 +107,9 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
 def virus_scan(config: Config, data: bytes, evaluation: Evaluation) -> AntivirusResult:
     """clamd's verdict on ``data`` (as the filter asks it); clamd unreachable is "unscanned" (see above)."""
     cfg = config.clamav
-    client = clamav.ClamdClient(cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes)
+    client = clamav.ClamdClient(
+        cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes, max_concurrent=cfg.concurrency
+    )
     try:
         return asyncio.run(scan_message(client, io.BytesIO(data), len(data), evaluation.attachment_ranges))
     except clamav.ClamdUnavailable as exc:

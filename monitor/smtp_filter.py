@@ -419,7 +419,9 @@ def clamd_client(config: Config) -> clamav.ClamdClient | None:
     cfg = config.clamav
     if not cfg.enabled:
         return None
-    return clamav.ClamdClient(cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes)
+    return clamav.ClamdClient(
+        cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes, max_concurrent=cfg.concurrency
+    )
 
 
 # The enhanced code of a 451 names what failed (monitor/replies.py).
