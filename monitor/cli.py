@@ -8,9 +8,14 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import EX_CONFIG, Config, ConfigError, load_config, resolve_path
+if TYPE_CHECKING:
+    from monitor.config import Config, ConfigError
+
+# Imports of the commands stay inside the functions: the filter's worker processes start by
+# importing this module again (multiprocessing "spawn"), and a worker needs none of them —
+# not even pydantic (about 10 MB a worker).
 
 EX_USAGE_INPUT = 2
 log = logging.getLogger("mailmon")
@@ -97,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from monitor.config import EX_CONFIG, ConfigError, load_config, resolve_path
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -158,6 +165,8 @@ def _print_config_errors(exc: ConfigError) -> None:
 
 
 def cmd_check_config(path: Path) -> int:
+    from monitor.config import EX_CONFIG, ConfigError, load_config
+
     try:
         config = load_config(path)
     except ConfigError as exc:

@@ -10,15 +10,18 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monitor.config import Config
 from monitor.message import BodyRange, Limits, ParsedMessage, parse_message
-from monitor.rspamd import SpamScore
 from monitor.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
 from rules.facts import AntivirusResult, Attachment, Domains, MessageFacts
 from rules.profile import Profile
+
+if TYPE_CHECKING:  # not imported at run time: worker processes need neither pydantic nor an HTTP client
+    from monitor.config import Config
+    from monitor.rspamd import SpamScore
 
 
 @dataclass(frozen=True)
