@@ -7,7 +7,6 @@ config.toml runs the demo from any working directory.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -170,9 +169,9 @@ class ClamAV(_Section):
     stream_max_bytes: int = Field(default=25 * 2**20, ge=1024)
     # False: clamd down → 451, Postfix retries (fail closed, DESIGN.md).
     fail_open: bool = False
-    # Streams sent to clamd at once. Scanning is CPU work: more streams than clamd has cores only
-    # share them, and cost more CPU in all (cache contention). Default: this machine's cores.
-    concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
+    # Streams sent to clamd at once (clamd's own default MaxThreads is 10); more only wait in
+    # clamd's queue, outside our timeout.
+    concurrency: int = Field(default=10, ge=1, le=256)
 
 
 class Rspamd(_Section):
