@@ -88,6 +88,8 @@ login_log_format_elements = {LOGIN_LOG_FORMAT}
 # test speed: no 2 s delay on failed auth (the anvil penalty per source IP still applies)
 auth_failure_delay = 0
 auth_master_user_separator = *
+# a sweep looks each box up twice (IMAP, then ManageSieve)
+auth_cache_size = 10M
 postmaster_address = postmaster@{first}
 hostname = mail.{first}
 
@@ -129,12 +131,26 @@ service imap-login {{
   inet_listener imaps {{
     port = 0
   }}
+  # high-performance mode, as the README recommends: the sweep logs in to every box each day
+  service_count = 0
+  process_min_avail = 2
+  vsz_limit = 1G
 }}
 service managesieve-login {{
   inet_listener sieve {{
     address = 127.0.0.1
     port = {p.sieve}
   }}
+  service_count = 0
+  process_min_avail = 2
+  vsz_limit = 1G
+}}
+# mail processes serve up to 100 logins each (every mailbox has the same uid)
+service imap {{
+  service_count = 100
+}}
+service managesieve {{
+  service_count = 100
 }}
 service lmtp {{
   unix_listener lmtp {{
