@@ -47,6 +47,7 @@ class Dovecot:
         self.users_path = self.etc_dir / "users"
         self.master_users_path = self.etc_dir / "master-users"
         self.last_login_dict = self.state_dir / "last-login.dict"
+        self.master_login_dir = self.state_dir / "master-login"
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         for address, password in config.accounts.items():
@@ -99,6 +100,8 @@ passdb {{
   args = scheme=PLAIN username_format=%n {self.master_users_path}
   master = yes
   result_success = continue
+  # their last_login in a dict of their own: kept apart, and one small file per write
+  override_fields = userdb_last_login_dict=proxy::masterlogin
 }}
 passdb {{
   driver = passwd-file
@@ -185,6 +188,7 @@ protocol sieve {{
 
 dict {{
   lastlogin = file:{self.last_login_dict}
+  masterlogin = fs:posix:prefix={self.master_login_dir}/
 }}
 
 plugin {{
@@ -194,8 +198,6 @@ plugin {{
   quota_grace = 10%%
 
   last_login_dict = proxy::lastlogin
-  # master-user (monitor) logins must not look like user activity: separate key
-  last_login_key = %{{if;%{{auth_user}};eq;%u;last-login/%u;master-login/%{{auth_user}}/%u}}
 
   sieve = file:~/sieve;active=~/.dovecot.sieve
   sieve_redirect_envelope_from = sender
