@@ -176,8 +176,8 @@ def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> Inges
 def read_last_login_dict(path: Path, tz: tzinfo) -> dict[str, datetime]:
     """Dovecot's last_login file dict: alternating ``shared/last-login/<user>`` / unix-time lines.
 
-    Keys under ``shared/master-login/…`` (mailmon's recommended last_login_key) are monitor
-    logins and are left out.
+    Keys under ``shared/master-login/…`` (the last_login_key mailmon used to recommend) are
+    monitor logins and are left out.
     """
     out: dict[str, datetime] = {}
     lines = path.read_text("utf-8", "replace").splitlines()

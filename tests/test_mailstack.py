@@ -208,10 +208,15 @@ def test_imap_master_login_logged_and_kept_apart_in_last_login(stack: MailStack)
 
     stack.wait_until(logged, what="the master login line in the Dovecot log")
     stack.wait_until(
-        lambda: stack.last_login_dict.exists()
-        and f"shared/master-login/monitor/{USER}" in stack.last_login_dict.read_text(),
-        what="the master-login key in the last-login dict",
+        (stack.dovecot.master_login_dir / "last-login" / USER).exists,
+        what="the master login's key in its own dict",
     )
+    stack.imap(OTHER).logout()  # the owner's login
+    stack.wait_until(
+        lambda: stack.last_login_dict.exists() and f"shared/last-login/{OTHER}" in stack.last_login_dict.read_text(),
+        what="the owner's key in the last-login dict",
+    )
+    assert USER not in stack.last_login_dict.read_text()
     assert "User quota" in stack.doveadm("quota", "get", "-u", USER)
 
 

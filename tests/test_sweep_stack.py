@@ -3,8 +3,11 @@ a Sieve redirect to gmail.com over ManageSieve, all read as the master user."""
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import json
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from mailstack import MailStack
+from monitor.config import load_config
+from monitor.poller import BoxStatus, Poller
 from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.stack
@@ -109,3 +114,85 @@ def test_last_login_dict_is_a_second_source(stack: MailStack, config: Path, tmp_
     boxes = {b["address"]: b for b in json.loads(mailmon(config, "mailboxes", "--json").stdout)}
     assert boxes[HOANT]["last_login"] is not None  # from the dict, no log ingested
     assert boxes[VANPHONG]["last_login"] is None  # master-login keys are not the owner's
+
+
+def poll(config: Path, *addresses: str) -> dict[str, BoxStatus]:
+    poller = Poller(load_config(config))
+    return {s.address: s for s in asyncio.run(poller.poll_all(list(addresses), concurrency=4))}
+
+
+def append(stack: MailStack, address: str, when: datetime, flags: str = "") -> None:
+    conn = stack.imap(address, as_master=True)
+    try:
+        conn.append("INBOX", flags, imaplib.Time2Internaldate(when.timestamp()), b"Subject: x\r\n\r\nx\r\n")
+    finally:
+        conn.logout()
+
+
+def test_sweep_reads_without_side_effects_and_finds_the_oldest_unseen(stack: MailStack, config: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    append(stack, VANPHONG, now - timedelta(days=30), r"(\Seen)")  # older, but read
+    append(stack, VANPHONG, now - timedelta(days=2))
+    append(stack, VANPHONG, now - timedelta(days=9))
+    append(stack, VANPHONG, now - timedelta(days=1))
+    before = sorted(p.name for p in (stack.maildir(VANPHONG) / "cur").iterdir())
+
+    box = poll(config, VANPHONG, HOANT)
+    assert box[VANPHONG].error is None and box[HOANT].error is None
+    assert box[VANPHONG].inbox_messages == 4
+    assert box[VANPHONG].oldest_unseen is not None
+    assert datetime.fromisoformat(box[VANPHONG].oldest_unseen) == now - timedelta(days=9)
+    assert box[VANPHONG].quota_limit_bytes == 1 << 30
+    assert (box[HOANT].inbox_messages, box[HOANT].oldest_unseen) == (0, None)
+    # EXAMINE: no \Seen set, nothing moved out of new/ or renamed in cur/
+    assert sorted(p.name for p in (stack.maildir(VANPHONG) / "cur").iterdir()) == before
+    conn = stack.imap(VANPHONG, as_master=True)
+    try:
+        conn.select("INBOX", readonly=True)
+        assert conn.search(None, "UNSEEN")[1][0].split() == [b"2", b"3", b"4"]
+    finally:
+        conn.logout()
+
+
+def test_every_external_redirect_is_found(stack: MailStack, config: Path) -> None:
+    stack.put_sieve_script(
+        HOANT,
+        "roundcube",
+        'require ["copy", "variables"];\n'
+        'set "dest" "ca.nhan@yahoo.com";\n'
+        'if header :contains "subject" "a" { if true { redirect :copy "long.nested@gmail.com"; } }\n'
+        'redirect "${dest}";\n'
+        'redirect "dongnghiep@hanoi.gov.vn";\n'
+        'redirect "vanphong@example.gov.vn";\n',
+    )
+    stack.put_sieve_script(VANPHONG, "cu", 'redirect "khong.dung@gmail.com";\n', activate=False)
+    stack.put_sieve_script(VANPHONG, "OK", 'redirect "ten.la.ok@gmail.com";\n')
+    box = poll(config, HOANT, VANPHONG)
+    assert box[HOANT].sieve_forwards == ["long.nested@gmail.com", "${dest}"]
+    assert box[VANPHONG].sieve_forwards == ["ten.la.ok@gmail.com"]  # not "cu": it is not active
+    assert box[HOANT].error is None and box[VANPHONG].error is None
+
+
+def test_a_failing_box_is_recorded_and_the_others_are_read(stack: MailStack, config: Path) -> None:
+    box = poll(config, "khongco@example.gov.vn", HOANT)
+    assert "login" in (box["khongco@example.gov.vn"].error or "")
+    assert box[HOANT].error is None and box[HOANT].inbox_messages == 0
+
+    config.write_text(config.read_text() + "box_timeout_seconds = 0.5\n")
+    with socket.socket() as silent:  # accepts connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        config.write_text(config.read_text().replace(f":{stack.ports.imap}", f":{silent.getsockname()[1]}"))
+        box = poll(config, HOANT, VANPHONG)
+    assert all((b.error or "").startswith("TimeoutError") for b in box.values())
+
+
+def test_starttls_is_never_skipped(stack: MailStack, config: Path) -> None:
+    config.write_text(config.read_text() + 'tls = "starttls"\n')
+    poller = Poller(load_config(config))
+    assert poller.tls_context is not None
+    assert poller.tls_context.verify_mode == ssl.CERT_REQUIRED and poller.tls_context.check_hostname
+    before = stack.dovecot_log.read_text().count("Master user logging in")
+    box = poll(config, HOANT)[HOANT]  # this Dovecot has ssl = no: it cannot do STARTTLS
+    assert "STARTTLS" in (box.error or "")
+    assert stack.dovecot_log.read_text().count("Master user logging in") == before  # no plaintext login
