@@ -64,7 +64,7 @@ async def scan_message(
         if length > client.stream_max:  # said without sending: clamd would reset the connection
             result = client.oversize(length, name)
         else:
-            result = await client.scan_stream(blocks)
+            result = await client.scan_stream(blocks, length)
         if result.status == "infected":
             return result
         if result.status == "unscanned":

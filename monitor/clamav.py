@@ -23,6 +23,7 @@ understand — raises ``ClamdUnavailable`` and the caller decides (the filter fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
 import struct
@@ -36,6 +37,7 @@ CHUNK = 256 * 1024
 # against its MaxConnectionQueueLength) instead of here, under our own timeout.
 MAX_CONCURRENT = 10
 CONNECT_TIMEOUT = 5.0
+BIG = 2**20
 
 _FOUND = re.compile(r"^stream: (?P<signature>\S.*) FOUND$")
 
@@ -76,12 +78,16 @@ class ClamdClient:
         stream_max: int,
         connect_timeout: float = CONNECT_TIMEOUT,
         max_concurrent: int = MAX_CONCURRENT,
+        max_big: int = MAX_CONCURRENT,
     ) -> None:
         self.address = address
         self.timeout = timeout
         self.stream_max = stream_max
         self.connect_timeout = min(connect_timeout, timeout)
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Streams of BIG bytes or more also take one of these: the heavy scans can be kept to fewer
+        # at once than the light ones, which then never queue behind them.
+        self._big_slots = asyncio.Semaphore(max_big)
 
     def oversize(self, size: int, attachment: str = "") -> AntivirusResult:
         """Unscanned: the message (or one of its attachments) is longer than clamd accepts."""
@@ -125,13 +131,14 @@ class ClamdClient:
         """
         if size > self.stream_max:
             return self.oversize(size)
-        return await self.scan_stream(file_blocks(body))
+        return await self.scan_stream(file_blocks(body), size)
 
-    async def scan_stream(self, blocks: AsyncIterator[bytes]) -> AntivirusResult:
-        """Send the bytes ``blocks`` yields as one INSTREAM; over ``stream_max`` it stops: unscanned."""
+    async def scan_stream(self, blocks: AsyncIterator[bytes], size: int = 0) -> AntivirusResult:
+        """Send the bytes ``blocks`` yields (about ``size``) as one INSTREAM; past ``stream_max``: unscanned."""
         sent = 0
+        big = self._big_slots if size >= BIG else contextlib.nullcontext()
         try:
-            async with asyncio.timeout(self.timeout), self._slots:
+            async with asyncio.timeout(self.timeout), big, self._slots:
                 reader, writer = await self._connect()
                 try:
                     writer.write(b"zINSTREAM\0")

@@ -172,6 +172,9 @@ class ClamAV(_Section):
     # Streams sent to clamd at once (clamd's own default MaxThreads is 10); more only wait in
     # clamd's queue, outside our timeout.
     concurrency: int = Field(default=10, ge=1, le=256)
+    # Of those, streams of 1 MiB or more (decoded attachments, mostly) at once. Their scanning is
+    # where clamd's CPU goes; one at a time kept clamd's CPU a message lowest here (2 cores).
+    big_concurrency: int = Field(default=1, ge=1, le=256)
 
 
 class Rspamd(_Section):

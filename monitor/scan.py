@@ -108,7 +108,11 @@ def virus_scan(config: Config, data: bytes, evaluation: Evaluation) -> Antivirus
     """clamd's verdict on ``data`` (as the filter asks it); clamd unreachable is "unscanned" (see above)."""
     cfg = config.clamav
     client = clamav.ClamdClient(
-        cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes, max_concurrent=cfg.concurrency
+        cfg.address,
+        timeout=cfg.timeout_seconds,
+        stream_max=cfg.stream_max_bytes,
+        max_concurrent=cfg.concurrency,
+        max_big=cfg.big_concurrency,
     )
     try:
         return asyncio.run(scan_message(client, io.BytesIO(data), len(data), evaluation.attachment_ranges))

@@ -439,7 +439,11 @@ def clamd_client(config: Config) -> clamav.ClamdClient | None:
     if not cfg.enabled:
         return None
     return clamav.ClamdClient(
-        cfg.address, timeout=cfg.timeout_seconds, stream_max=cfg.stream_max_bytes, max_concurrent=cfg.concurrency
+        cfg.address,
+        timeout=cfg.timeout_seconds,
+        stream_max=cfg.stream_max_bytes,
+        max_concurrent=cfg.concurrency,
+        max_big=cfg.big_concurrency,
     )
 
 
