@@ -125,3 +125,37 @@ def test_an_attachment_too_long_for_clamd_is_unscanned_by_name_and_the_rest_stil
     # The text beside it is scanned: a virus there is still a virus.
     result = scan(stack, tmp_path, mail(big, body=eicar() + b"\r\n"), stream_max=2**20)
     assert result.status == "infected"
+
+
+def test_big_streams_take_turns_and_small_ones_do_not_wait_for_them() -> None:
+    active: dict[str, int] = {"big": 0, "small": 0, "max_big": 0, "small_during_big": 0}
+
+    async def fake_clamd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(len(b"zINSTREAM\0"))
+        total = 0
+        while length := int.from_bytes(await reader.readexactly(4), "big"):
+            total += len(await reader.readexactly(length))
+        kind = "big" if total >= 2**20 else "small"
+        active[kind] += 1
+        active["max_big"] = max(active["max_big"], active["big"])
+        if kind == "small" and active["big"]:
+            active["small_during_big"] += 1
+        await asyncio.sleep(0.05 if kind == "big" else 0.001)
+        active[kind] -= 1
+        writer.write(b"stream: OK\0")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[str]:
+        server = await asyncio.start_server(fake_clamd, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ClamdClient(f"127.0.0.1:{port}", timeout=10, stream_max=8 * 2**20, max_big=1)
+        try:
+            scans = [client.scan_bytes(b"b" * 2 * 2**20) for _ in range(3)]
+            scans += [client.scan_bytes(b"s" * 100) for _ in range(20)]
+            return [r.status for r in await asyncio.gather(*scans)]
+        finally:
+            server.close()
+
+    assert asyncio.run(main()) == ["clean"] * 23
+    assert active["max_big"] == 1 and active["small_during_big"] > 0
