@@ -26,23 +26,21 @@ from pathlib import Path
 from monitor.store import Store, utcnow
 
 _TS = (
-    rb"(?:(?P<iso>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?(?P<tz>[+-]\d\d:?\d\d|Z)?"
-    rb"|(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d))"
+    r"(?:(?P<iso>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?(?P<tz>[+-]\d\d:?\d\d|Z)?"
+    r"|(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d))"
 )
-_PREFIX = _TS + rb"(?: \S+ dovecot(?:\[\d+\])?:)? "
+_PREFIX = _TS + r"(?: \S+ dovecot(?:\[\d+\])?:)? "
 EVENT_RE = re.compile(
-    _PREFIX + rb"(?:"
-    rb"(?P<proto>imap|pop3|managesieve|submission|lmtp)-login: (?:Info: )?"
-    rb"(?:Login: user=<(?P<user>[^>\n]*)>"
-    rb"|Disconnected: .*?\(auth failed, (?P<attempts>\d+) attempts?.*?\): user=<(?P<fuser>[^>\n]*)>)"
-    rb".*?rip=(?P<rip>[^,\n]*).*?session=<(?P<session>[^>\n]*)>(?:, orig_user=<(?P<orig>[^>\n]*)>)?"
-    rb"|auth: (?:Info: )?Master user logging in as (?P<muser>\S+)"
-    rb")"
+    _PREFIX + r"(?:"
+    r"(?P<proto>imap|pop3|managesieve|submission|lmtp)-login: (?:Info: )?"
+    r"(?:Login|Disconnected: .*?\(auth failed, (?P<attempts>\d+) attempts?.*?\)): user=<(?P<user>[^>\n]*)>"
+    r".*?rip=(?P<rip>[^,\n]*).*?session=<(?P<session>[^>\n]*)>(?:, orig_user=<(?P<orig>[^>\n]*)>)?"
+    r"|auth: (?:Info: )?Master user logging in as (?P<muser>\S+)"
+    r")"
 )
 # A line can only be an event if it holds one of these; finding them is a substring search at memchr
 # speed, so the regex runs on about one line in three instead of on every line.
-_MARKS = (b"Login: user=<", b"(auth failed, ", b"Master user logging in as ")
-_GROUPS = ("iso", "tz", "bsd", "proto", "user", "attempts", "fuser", "rip", "session", "orig", "muser")
+_MARKS = ("Login: user=<", "(auth failed, ", "Master user logging in as ")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
 COLUMNS = ("time", "user", "protocol", "kind", "attempts", "rip", "session", "master")
@@ -71,17 +69,17 @@ class _Clock:
 
     def __init__(self, tz: tzinfo, year: int) -> None:
         self.tz, self.year, self._last_month = tz, year, 0
-        self._cache: dict[bytes, tuple[str, int]] = {}
+        self._cache: dict[str, tuple[str, int]] = {}
 
-    def stamp(self, iso: bytes | None, zone: bytes | None, bsd: bytes | None) -> str:
+    def stamp(self, iso: str | None, zone: str | None, bsd: str | None) -> str:
         # Many lines share a second: convert each distinct timestamp once.
-        key = iso + (zone or b"") if iso else bsd or b""
+        key = iso + (zone or "") if iso else bsd or ""
         cached = self._cache.get(key)
         if cached is not None and (iso or cached[1] == self._last_month):
             return cached[0]
         if len(self._cache) > 4096:
             self._cache.clear()
-        when = self._parse(iso.decode(), (zone or b"").decode()) if iso else self._parse_bsd(key.decode())
+        when = self._parse(iso, zone or "") if iso else self._parse_bsd(key)
         self._cache[key] = (when.isoformat(), when.month)
         return when.isoformat()
 
@@ -102,43 +100,44 @@ class _Clock:
 Event = tuple[str, str, str, str, int, str, str, int]  # in the order of COLUMNS
 
 
-def _marked_lines(data: bytes, end: int) -> list[int]:
-    """Where each line before ``end`` holding a mark starts, in file order (once per line)."""
-    found = set()
-    find, rfind = data.find, data.rfind
+def _marked_lines(text: str, end: int) -> list[int]:
+    """Where each line before ``end`` holding a mark starts, in file order (twice for a line with two)."""
+    found: list[int] = []
+    find, rfind = text.find, text.rfind
     for mark in _MARKS:
         pos = find(mark, 0, end)
         while pos >= 0:
-            found.add(rfind(b"\n", 0, pos) + 1)
+            found.append(rfind("\n", 0, pos) + 1)
             pos = find(mark, pos + len(mark), end)
-    return sorted(found)
+    found.sort()  # sorted runs: a merge
+    return found
 
 
-def parse_events(data: bytes | str, master_user: str, clock: _Clock, end: int | None = None) -> Iterator[Event]:
-    """The login events in ``data`` (complete lines, up to ``end``), in order, as tuples in COLUMNS order."""
-    if isinstance(data, str):
-        data = data.encode()
-    end = len(data) if end is None else end
+def parse_events(text: str, master_user: str, clock: _Clock, end: int | None = None) -> Iterator[Event]:
+    """The login events in ``text`` (complete lines, up to ``end``), in order, as tuples in COLUMNS order."""
+    end = len(text) if end is None else end
     pending_master: dict[str, str] = {}
     match, stamp = EVENT_RE.match, clock.stamp
-    for start in _marked_lines(data, end):
-        m = match(data, start, end)  # no part of the pattern crosses a newline
+    previous = -1
+    for start in _marked_lines(text, end):
+        m = match(text, start, end) if start != previous else None  # no part of the pattern crosses a newline
+        previous = start
         if m is None:
             continue
-        iso, zone, bsd, proto, user, attempts, fuser, rip, session, orig, muser = m.group(*_GROUPS)
+        iso, zone, bsd, proto, attempts, user, rip, session, orig, muser = m.groups()
         when = stamp(iso, zone, bsd)
         if muser:
-            pending_master[muser.decode("utf-8", "replace").lower()] = when
-        elif user is not None:
-            name = user.decode("utf-8", "replace").lower()
-            marked = pending_master.pop(name, None)
-            master = (orig is not None and orig.decode("utf-8", "replace") == master_user) or (
-                marked is not None and datetime.fromisoformat(when) - datetime.fromisoformat(marked) <= _MASTER_WINDOW
-            )
-            yield (when, name, proto.decode(), "login", 0, rip.decode(), session.decode(), int(master))
-        else:
-            name = fuser.decode("utf-8", "replace").lower()
-            yield (when, name, proto.decode(), "auth-failed", int(attempts), rip.decode(), session.decode(), 0)
+            pending_master[muser.lower()] = when
+            continue
+        user = user.lower()
+        if attempts is not None:
+            yield (when, user, proto, "auth-failed", int(attempts), rip, session, 0)
+            continue
+        marked = pending_master.pop(user, None)
+        master = orig == master_user or (
+            marked is not None and datetime.fromisoformat(when) - datetime.fromisoformat(marked) <= _MASTER_WINDOW
+        )
+        yield (when, user, proto, "login", 0, rip, session, int(master))
 
 
 def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> IngestReport:
@@ -164,8 +163,9 @@ def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> Inges
             tail = data[cut:]
             if not cut:
                 continue
-            report.lines += data.count(b"\n", 0, cut)
-            batch = list(parse_events(data, master_user, clock, cut))
+            text = data[:cut].decode("utf-8", "replace")
+            report.lines += text.count("\n")
+            batch = list(parse_events(text, master_user, clock))
             with store.db.atomic():
                 inserted = store.record_login_events(batch)
                 offset += cut

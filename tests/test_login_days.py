@@ -150,7 +150,7 @@ def test_aggregate_equals_the_per_event_computation_across_restart_and_replay(tm
 def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     log = tmp_path / "dovecot.log"
     write_log(log, seed=11)
-    events = list(parse_events(log.read_bytes(), "monitor", _Clock(TZ, 2026)))
+    events = list(parse_events(log.read_text(), "monitor", _Clock(TZ, 2026)))
     old = sqlite_utils.Database(tmp_path / "old.sqlite3")
     migrations.apply(old, stop_before="0006_login_days")
     old.conn.executemany(
