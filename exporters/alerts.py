@@ -177,7 +177,7 @@ def build_digests(
     profile = profile or AccountProfile()
     if reports is None:
         tz = now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else LOCAL_TZ
-        reports = evaluate_mailboxes(gather_facts(store, now, tz), profile, now, calendar)
+        reports = evaluate_mailboxes(gather_facts(store, now, tz, profile), profile, now, calendar)
     per_unit: dict[str, list[AlertLine]] = defaultdict(list)
     for report in reports:
         for f in report.findings:

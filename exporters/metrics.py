@@ -206,7 +206,7 @@ class StoreCollector(Collector):
 
     def _mailbox_state(self, store: Store) -> list[Metric]:
         now = datetime.fromtimestamp(self.clock(), self.tz)
-        reports = evaluate_mailboxes(gather_facts(store, now, self.tz), self.profile, now, self.calendar)
+        reports = evaluate_mailboxes(gather_facts(store, now, self.tz, self.profile), self.profile, now, self.calendar)
         return mailbox_families(reports, self.profile)
 
 

@@ -100,7 +100,7 @@ def gather(
             units[name] = UnitReport(name, name or "(ngoài danh bạ / not in the directory)", [])
         return units[name]
 
-    reports = evaluate_mailboxes(gather_facts(store, as_of, LOCAL_TZ), profile, as_of, calendar)
+    reports = evaluate_mailboxes(gather_facts(store, as_of, LOCAL_TZ, profile), profile, as_of, calendar)
     for r in reports:
         target = profile.checks_per_day.get(r.facts.kind, 1)
         line = MailboxLine(

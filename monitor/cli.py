@@ -203,8 +203,9 @@ def cmd_mailboxes(config: Config, args: Any) -> int:
     tz = ZoneInfo(config.organization.timezone)
     now = as_of_moment(args.as_of, tz)
     store = Store(config.storage.database)
-    boxes = [b for b in gather_facts(store, now, tz) if not args.unit or b.unit == args.unit]
-    reports = evaluate_mailboxes(boxes, load_account_profile(config.profile.name), now, Calendar())
+    profile = load_account_profile(config.profile.name)
+    boxes = [b for b in gather_facts(store, now, tz, profile) if not args.unit or b.unit == args.unit]
+    reports = evaluate_mailboxes(boxes, profile, now, Calendar())
     reports = [r for r in reports if not args.status or r.state == args.status]
     if args.json:
         print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))

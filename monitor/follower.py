@@ -16,7 +16,7 @@ import subprocess
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from monitor.dovecot_log import _INSERT, _Clock, parse_events
+from monitor.dovecot_log import _Clock, parse_events
 from monitor.dovecot_log import ingest_file as ingest_file
 from monitor.store import AsyncStore, Store, utcnow
 
@@ -51,9 +51,7 @@ def follow_journal_once(store: Store, unit: str, master_user: str, tz: tzinfo) -
             lines.append(line)
     events = list(parse_events("\n".join(lines) + "\n", master_user, _Clock(tz, datetime.now(tz).year)))
     with store.db.atomic():
-        before = store.db.conn.total_changes
-        store.db.conn.executemany(_INSERT, events)
-        new = store.db.conn.total_changes - before
+        new = store.record_login_events(events)
         if cursor:
             store.db.table("log_positions").upsert(
                 {"fingerprint": key, "path": cursor, "offset": 0, "updated": utcnow()}, pk="fingerprint"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +159,51 @@ def _m5_send_windows(db: sqlite_utils.Database) -> None:
     )
 
 
+# The owner's (not the master user's) login events of each user and local day, kept at ingest so the
+# account rules read one row per active user-day: instants as Unix seconds with the source address
+# at the same position in its column, appended per batch in no particular order.
+_ADD_LOGIN_DAYS = """
+INSERT INTO login_days (day, user, logins, login_sources, failures, failure_sources, last_login, latest)
+SELECT substr(time, 1, 10), user,
+       group_concat(CASE WHEN kind = 'login' THEN unixepoch(time) END),
+       group_concat(CASE WHEN kind = 'login' THEN rip END),
+       group_concat(CASE WHEN kind = 'auth-failed' THEN unixepoch(time) END),
+       group_concat(CASE WHEN kind = 'auth-failed' THEN rip END),
+       max(CASE WHEN kind = 'login' THEN time END), max(unixepoch(time))
+FROM login_events WHERE id > ? AND master = 0 GROUP BY 1, 2
+ON CONFLICT (day, user) DO UPDATE SET
+    logins = coalesce(logins || ',' || excluded.logins, logins, excluded.logins),
+    login_sources = coalesce(login_sources || ',' || excluded.login_sources, login_sources, excluded.login_sources),
+    failures = coalesce(failures || ',' || excluded.failures, failures, excluded.failures),
+    failure_sources = coalesce(
+        failure_sources || ',' || excluded.failure_sources, failure_sources, excluded.failure_sources
+    ),
+    last_login = CASE WHEN excluded.last_login > coalesce(last_login, '')
+                      THEN excluded.last_login ELSE last_login END,
+    latest = max(latest, excluded.latest)
+"""
+_INSERT_LOGIN_EVENT = (
+    "INSERT OR IGNORE INTO login_events (time, user, protocol, kind, attempts, rip, session, master) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@migrations(name="0006_login_days")
+def _m6_login_days(db: sqlite_utils.Database) -> None:
+    # An event is the same event when its time, kind and session are: that unique index grows at its
+    # end as the log does, where the (kind, session) one took a random insert per event; the account
+    # rules read login_days instead of (user, time).
+    db.execute("DROP INDEX idx_login_events_kind_session")
+    db.execute("DROP INDEX idx_login_events_user_time")
+    db.table("login_events").create_index(["time", "kind", "session"], unique=True)
+    db.execute(
+        "CREATE TABLE login_days (day TEXT NOT NULL, user TEXT NOT NULL, logins TEXT, login_sources TEXT, "
+        "failures TEXT, failure_sources TEXT, last_login TEXT, latest INTEGER, PRIMARY KEY (day, user)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_login_days_user_last_login ON login_days (user, last_login)")
+    db.execute(_ADD_LOGIN_DAYS, [0])
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -190,6 +235,21 @@ class Store:
             }
             self.db.table("findings").insert_all({**common, **f, "message": message_pk} for f in findings)
         return message_pk
+
+    def record_login_events(self, events: Iterable[Sequence[object]]) -> int:
+        """Store login events (time, user, protocol, kind, attempts, rip, session, master), skipping
+        those already stored, and add the new ones to login_days; returns how many were new.
+
+        Call inside a transaction, with whatever marks the events as read (a log position).
+        """
+        conn = self.db.conn
+        last_id = conn.execute("SELECT coalesce(max(id), 0) FROM login_events").fetchone()[0]
+        before = conn.total_changes
+        conn.executemany(_INSERT_LOGIN_EVENT, events)
+        new = conn.total_changes - before
+        if new:
+            conn.execute(_ADD_LOGIN_DAYS, [last_id])
+        return new
 
     def add_quarantine(self, row: Mapping[str, Any]) -> None:
         table = self.db.table("quarantine")

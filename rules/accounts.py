@@ -7,8 +7,9 @@ calendar as arguments; nothing here reads a clock or a server.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Protocol
 
 from rules.base import Action, Cite, Finding, Severity, Title
@@ -86,15 +87,12 @@ class InactiveMailbox(AccountRule):
             )
 
 
-def check_sessions(box: MailboxFacts, gap: timedelta) -> dict[date, int]:
-    """Distinct check sessions per day: logins closer than ``gap`` to the previous one are one check."""
-    per_day: dict[date, int] = {}
-    last: datetime | None = None
-    for login in box.logins:
-        if last is None or login.time - last >= gap or login.time.date() != last.date():
-            per_day[login.time.date()] = per_day.get(login.time.date(), 0) + 1
-        last = login.time
-    return per_day
+def check_sessions(times: Sequence[int], gap: float) -> int:
+    """Distinct check sessions in one day's logins (ascending Unix seconds): a login less than ``gap``
+    seconds after the previous one is the same check."""
+    if len(times) < 2:
+        return len(times)
+    return 1 + sum(1 for before, after in pairwise(times) if after - before >= gap)
 
 
 def check_compliance(
@@ -102,9 +100,9 @@ def check_compliance(
 ) -> tuple[int, int, float]:
     """(working days meeting the target, working days, mean checks per working day) in [start, end]."""
     target = profile.checks_per_day.get(box.kind, 1)
-    sessions = check_sessions(box, timedelta(minutes=profile.check_session_gap_minutes))
-    days = list(cal.working_days(start, end))
-    counts = [sessions.get(d, 0) for d in days] if sessions else [0] * len(days)
+    gap = profile.check_session_gap_minutes * 60
+    days = tuple(cal.working_days(start, end))
+    counts = [check_sessions(times, gap) for times in map(box.login_times.get, days) if times]
     met = sum(1 for c in counts if c >= target)
     mean = sum(counts) / len(days) if days else 0.0
     return met, len(days), mean
@@ -225,14 +223,14 @@ class LoginAnomaly(AccountRule):
 
     def check(self, box: MailboxFacts, profile: AccountProfile, now: datetime, cal: WorkingDays) -> Iterator[Finding]:
         window = timedelta(minutes=profile.failed_logins_window_minutes)
-        recent = [f for f in box.failures if now - f.time <= window]
+        recent = [f for f in box.recent_failures if now - f.time <= window]
         if len(recent) >= profile.failed_logins_threshold:
             sources = len({f.rip for f in recent})
             yield self.finding(
                 f"{len(recent)} lần đăng nhập sai trong {window} từ {sources} địa chỉ / failed logins (brute force)"
             )
         net_window = timedelta(minutes=profile.networks_window_minutes)
-        nets = {_network(login.rip) for login in box.logins if now - login.time <= net_window}
+        nets = {_network(login.rip) for login in box.recent_logins if now - login.time <= net_window}
         nets.discard(None)
         if len(nets) >= profile.networks_threshold:
             yield self.finding(
@@ -241,7 +239,7 @@ class LoginAnomaly(AccountRule):
             )
         if profile.trusted_networks:
             trusted = [ipaddress.ip_network(n, strict=False) for n in profile.trusted_networks]
-            outside = sorted({lg.rip for lg in box.logins if not _inside(lg.rip, trusted)})
+            outside = sorted(rip for rip in box.login_sources if not _inside(rip, trusted))
             if outside:
                 yield self.finding(
                     f"đăng nhập từ ngoài mạng tin cậy / logins from outside trusted networks: {', '.join(outside[:5])}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -10,7 +11,6 @@ from datetime import date, datetime
 class LoginFact:
     time: datetime
     rip: str
-    protocol: str = "imap"
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,11 @@ class MailboxFacts:
     status_changed_at: datetime | None = None
     quota_mb: int | None = None
     last_login: datetime | None = None  # the owner's, never the monitor's (master user)
-    logins: tuple[LoginFact, ...] = ()  # the owner's logins in the evaluation window, in time order
-    failures: tuple[LoginFact, ...] = ()  # failed logins in the window
+    # The owner's logins in the evaluation window: Unix seconds, ascending, per local day.
+    login_times: Mapping[date, tuple[int, ...]] = field(default_factory=dict)
+    recent_logins: tuple[LoginFact, ...] = ()  # the owner's logins within the anomaly windows
+    recent_failures: tuple[LoginFact, ...] = ()  # failed logins within the anomaly windows
+    login_sources: frozenset[str] = frozenset()  # addresses of the window's logins, when trusted networks are set
     quota_used_bytes: int | None = None
     oldest_unseen: datetime | None = None
     forwards: tuple[str, ...] = ()  # external forwarding targets found in the active Sieve script

@@ -32,6 +32,10 @@ def at(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=TZ)
 
 
+def stamp(when: datetime) -> int:
+    return int(when.timestamp())
+
+
 def box(**kw: object) -> MailboxFacts:
     base: dict[str, object] = {
         "address": "hoant.stttt@example.gov.vn",
@@ -77,13 +81,15 @@ def test_a_login_reopens_and_master_logins_do_not_exist_here() -> None:
 def test_check_frequency_over_a_week_with_a_holiday() -> None:
     # Week of 27 Apr 2026: Mon 27 (Hùng Kings observed) and Thu 30 Apr, Fri 1 May are holidays.
     # Working days: Tue 28, Wed 29 Apr. The unit box needs 2 checks a working day.
-    logins = (
-        LoginFact(at(2026, 4, 28, 8), "10.0.0.5"),
-        LoginFact(at(2026, 4, 28, 8, 10), "10.0.0.5"),  # same session (under 30 min)
-        LoginFact(at(2026, 4, 28, 14), "10.0.0.5"),
-        LoginFact(at(2026, 4, 29, 8), "10.0.0.5"),
-    )
-    facts = box(address="vanphong@example.gov.vn", kind="unit", logins=logins)
+    logins = {
+        date(2026, 4, 28): (
+            stamp(at(2026, 4, 28, 8)),
+            stamp(at(2026, 4, 28, 8, 10)),  # same session (under 30 min)
+            stamp(at(2026, 4, 28, 14)),
+        ),
+        date(2026, 4, 29): (stamp(at(2026, 4, 29, 8)),),
+    }
+    facts = box(address="vanphong@example.gov.vn", kind="unit", login_times=logins)
     from rules.accounts import check_compliance
 
     met, total, mean = check_compliance(facts, PROFILE, date(2026, 4, 27), date(2026, 5, 1), CAL)
@@ -136,14 +142,14 @@ def test_departed_deadline() -> None:
 def test_login_anomalies() -> None:
     now = at(2026, 11, 22, 10)
     failures = tuple(LoginFact(now - timedelta(minutes=i), f"198.51.100.{i}") for i in range(12))
-    assert "brute force" in rule_ids(LoginAnomaly(), box(failures=failures), now)[0]
+    assert "brute force" in rule_ids(LoginAnomaly(), box(recent_failures=failures), now)[0]
     logins = (
         LoginFact(now - timedelta(minutes=50), "203.113.1.5"),
         LoginFact(now - timedelta(minutes=20), "14.160.2.9"),
         LoginFact(now - timedelta(minutes=5), "27.72.100.3"),
     )
-    assert "networks" in rule_ids(LoginAnomaly(), box(logins=logins), now)[0]
-    assert rule_ids(LoginAnomaly(), box(logins=logins[:1]), now) == []
+    assert "networks" in rule_ids(LoginAnomaly(), box(recent_logins=logins), now)[0]
+    assert rule_ids(LoginAnomaly(), box(recent_logins=logins[:1]), now) == []
 
 
 @pytest.mark.parametrize(
