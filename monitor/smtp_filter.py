@@ -25,7 +25,7 @@ from monitor.config import Config, split_hostport
 from monitor.inflight import ByteBudget
 from monitor.pipeline import Evaluation, Settings, evaluate, evaluate_file, with_antivirus, with_spam_score
 from monitor.quarantine import Quarantine
-from monitor.reinject import ReinjectError, reinject
+from monitor.reinject import ReinjectError, Sessions, reinject
 from monitor.spool import Spool
 from monitor.store import AsyncStore
 from monitor.verdict import one_line
@@ -85,6 +85,7 @@ class FilterHandler:
         self.closing = False
         self._pending: set[asyncio.Future[Evaluation]] = set()
         self._parsing = ByteBudget(config.filter.parse_bytes_in_flight)
+        self._sessions = Sessions()
 
     # -- worker processes -------------------------------------------------------------------
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -101,6 +102,7 @@ class FilterHandler:
         return self._pool
 
     def close(self) -> None:
+        self._sessions.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -339,6 +341,7 @@ class FilterHandler:
                 executor=self._io,
                 # A 4xx for one recipient retries the whole message, never a partial delivery.
                 all_or_nothing=True,
+                sessions=self._sessions,
             )
         except ReinjectError as exc:
             log.warning(
