@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.message import Limits, parse_message
+from monitor.message import Limits, parse_message, plain_text_only
 from monitor.pipeline import Settings, evaluate
 from rules.facts import Domains
 from rules.profile import load_profile
@@ -128,3 +128,21 @@ def test_mutated_samples_never_raise(data: st.DataObject) -> None:
 @settings(max_examples=200, deadline=None)
 def test_random_bytes_never_raise(raw: bytes) -> None:
     evaluate(raw, "", ("b@example.gov.vn",), SETTINGS)
+
+
+def test_only_a_short_single_text_message_counts_as_plain() -> None:
+    plain = b"From: a@b.vn\r\nSubject: Giay moi\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nKinh gui\r\n"
+    assert plain_text_only(plain, 64 * 1024)
+    assert plain_text_only(b"From: a@b.vn\r\n\r\nno content type at all\r\n", 64 * 1024)
+    assert not plain_text_only(plain + b"x" * 70_000, 64 * 1024)  # too long
+    for header in (
+        b"Content-Type: multipart/mixed; boundary=b",
+        b"Content-Type: application/zip",
+        b'Content-Disposition: attachment; filename="a.exe"',
+        b"Content-Type: text/plain; name=a.txt",
+        b"Content-Type: message/rfc822",
+        b"Content-Type:\r\n MULTIPART/alternative; boundary=x",  # folded, upper case
+    ):
+        assert not plain_text_only(b"From: a@b.vn\r\n" + header + b"\r\n\r\nbody\r\n", 64 * 1024), header
+    # A header block too long to look at cheaply goes to a worker.
+    assert not plain_text_only(b"From: a@b.vn\r\n" + b"X-A: b\r\n" * 2000 + b"\r\nbody\r\n", 64 * 1024)
