@@ -225,6 +225,8 @@ def test_mutated_archives_never_raise(data: st.DataObject) -> None:
     fmt = data.draw(st.sampled_from(sorted(BUILDERS)))
     raw = bytearray(_built(fmt))
     for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
+        if not raw:  # deletions ate a small archive whole
+            break
         pos = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
         if data.draw(st.booleans()):
             raw[pos] = data.draw(st.integers(min_value=0, max_value=255))
