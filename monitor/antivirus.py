@@ -13,11 +13,28 @@ When the worker could not walk the whole message (a limit hit), the raw message 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from monitor.clamav import ClamdClient, file_blocks
 from monitor.message import BodyRange, PartDecoder
 from rules.facts import AntivirusResult
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+
+def clamd_client(config: Config) -> ClamdClient | None:
+    """The [clamav] section as a client, or None when virus scanning is off."""
+    cfg = config.clamav
+    if not cfg.enabled:
+        return None
+    return ClamdClient(
+        cfg.address,
+        timeout=cfg.timeout_seconds,
+        stream_max=cfg.stream_max_bytes,
+        max_concurrent=cfg.concurrency,
+        max_big=cfg.big_concurrency,
+    )
 
 
 def rest_of_message(size: int, ranges: Sequence[BodyRange]) -> list[tuple[int, int]]:

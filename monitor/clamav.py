@@ -12,8 +12,8 @@ have no connect timeout, leak sockets on refusal and lose clamd's size-limit rep
   so its "INSTREAM size limit exceeded" reply is lost to the RST. ``stream_max`` must therefore
   equal clamd's StreamMaxLength; a larger message is "unscanned" — a finding, never a pass.
 
-clamd decodes MIME and unpacks archives itself (ScanMail, ScanArchive), so the raw message is
-streamed once and finds EICAR in a base64 part or in a zip inside an attached message.
+What a message is sent as (each attachment decoded, the rest raw) is monitor/antivirus.py's
+business; clamd still unpacks archives itself (ScanArchive) and parses a message given raw.
 
 Results are typed: ``AntivirusResult`` clean / infected (with the signature) / unscanned (with
 the reason); anything that leaves no verdict — refused, reset, timed out, a reply we do not

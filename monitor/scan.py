@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import clamav, rspamd
-from monitor.antivirus import scan_message
+from monitor.antivirus import clamd_client, scan_message
 from monitor.config import Config
 from monitor.pipeline import Evaluation, Settings, evaluate, with_antivirus, with_spam_score
 from monitor.verdict import one_line
@@ -106,14 +106,8 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
 
 def virus_scan(config: Config, data: bytes, evaluation: Evaluation) -> AntivirusResult:
     """clamd's verdict on ``data`` (as the filter asks it); clamd unreachable is "unscanned" (see above)."""
-    cfg = config.clamav
-    client = clamav.ClamdClient(
-        cfg.address,
-        timeout=cfg.timeout_seconds,
-        stream_max=cfg.stream_max_bytes,
-        max_concurrent=cfg.concurrency,
-        max_big=cfg.big_concurrency,
-    )
+    client = clamd_client(config)
+    assert client is not None, "called only with [clamav] enabled"
     try:
         return asyncio.run(scan_message(client, io.BytesIO(data), len(data), evaluation.attachment_ranges))
     except clamav.ClamdUnavailable as exc:

@@ -20,7 +20,7 @@ from typing import Any
 
 from exporters.metrics import Metrics
 from monitor import clamav, ratelimit, replies, rspamd
-from monitor.antivirus import scan_message
+from monitor.antivirus import clamd_client, scan_message
 from monitor.config import Config, split_hostport
 from monitor.inflight import ByteBudget
 from monitor.message import plain_text_only
@@ -441,20 +441,6 @@ def give_big_buffers_back() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc: its own allocator, its own ways
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_MMAP_THRESHOLD, 2**20)
-
-
-def clamd_client(config: Config) -> clamav.ClamdClient | None:
-    """The [clamav] section as a client, or None when virus scanning is off."""
-    cfg = config.clamav
-    if not cfg.enabled:
-        return None
-    return clamav.ClamdClient(
-        cfg.address,
-        timeout=cfg.timeout_seconds,
-        stream_max=cfg.stream_max_bytes,
-        max_concurrent=cfg.concurrency,
-        max_big=cfg.big_concurrency,
-    )
 
 
 # Messages up to this size with nothing but a text body are evaluated in the event loop.
