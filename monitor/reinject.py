@@ -227,6 +227,37 @@ def _connect(host: str, port: int, timeout: float, local_hostname: str) -> smtpl
     return smtp
 
 
+def _attempt(
+    smtp: smtplib.SMTP, transaction: functools.partial[ReinjectResult], host: str, port: int, reused: bool
+) -> ReinjectResult:
+    """One transaction on ``smtp``; on any failure the connection is closed (and never kept)."""
+    try:
+        return transaction(smtp, reused=reused)
+    except (OSError, smtplib.SMTPException) as exc:  # reset, timeout, disconnect mid-session
+        _close(smtp)
+        raise ReinjectError(True, None, f"session with {host}:{port}: {exc!r}") from exc
+    except BaseException:  # ReinjectError, _Stale, cancellation
+        _close(smtp)
+        raise
+
+
+def _session(
+    host: str,
+    port: int,
+    timeout: float,
+    local_hostname: str,
+    transaction: functools.partial[ReinjectResult],
+    sessions: Sessions | None,
+) -> tuple[ReinjectResult, smtplib.SMTP]:
+    """The transaction on a kept connection, or on a new one if none is kept or the kept one was closed."""
+    kept = sessions.take(host, port) if sessions is not None else None
+    if kept is not None:
+        with contextlib.suppress(_Stale):  # closed while kept: on to a new connection
+            return _attempt(kept, transaction, host, port, reused=True), kept
+    smtp = _connect(host, port, timeout, local_hostname)
+    return _attempt(smtp, transaction, host, port, reused=False), smtp
+
+
 def _reinject_sync(
     host: str,
     port: int,
@@ -237,31 +268,7 @@ def _reinject_sync(
     sessions: Sessions | None,
 ) -> ReinjectResult:
     try:
-        kept = sessions.take(host, port) if sessions is not None else None
-        if kept is not None:
-            try:
-                result = transaction(kept, reused=True)
-            except _Stale:
-                _close(kept)  # and on to a new connection below
-            except (OSError, smtplib.SMTPException) as exc:  # after MAIL FROM: as on a new session
-                _close(kept)
-                raise ReinjectError(True, None, f"session with {host}:{port}: {exc!r}") from exc
-            except BaseException:
-                _close(kept)
-                raise
-            else:
-                assert sessions is not None
-                sessions.give(host, port, kept)
-                return result
-        smtp = _connect(host, port, timeout, local_hostname)
-        try:
-            result = transaction(smtp)
-        except (OSError, smtplib.SMTPException) as exc:  # reset, timeout, disconnect mid-session
-            _close(smtp)
-            raise ReinjectError(True, None, f"session with {host}:{port}: {exc!r}") from exc
-        except BaseException:
-            _close(smtp)
-            raise
+        result, smtp = _session(host, port, timeout, local_hostname, transaction, sessions)
         if sessions is not None:
             sessions.give(host, port, smtp)
         else:
