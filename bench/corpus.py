@@ -16,6 +16,8 @@ from email import policy
 from email.message import EmailMessage
 from html import escape
 
+from tests.samples.archive_builders import pdf_file  # the test suite's PDF writer
+
 POLICY = policy.default.clone(linesep="\r\n")
 SENTENCES = [
     "Kính gửi các đồng chí lãnh đạo phòng, ban.",
@@ -99,15 +101,7 @@ def pdf(rng: random.Random, size: int) -> bytes:
         b"<< /Type /XObject /Subtype /Image /Width 1240 /Height 1754 /ColorSpace /DeviceRGB "
         b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n" % len(image) + image + b"\nendstream",
     ]
-    out = b"%PDF-1.7\n"
-    offsets = []
-    for i, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return pdf_file(objects)
 
 
 def _ascii(text: str) -> str:

@@ -251,6 +251,11 @@ def pdf_bytes(text: str = SECRET) -> bytes:
         b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Arial /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
         b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
     ]
+    return pdf_file(objects)
+
+
+def pdf_file(objects: list[bytes]) -> bytes:
+    """A PDF of ``objects`` (numbered from 1, the catalog first) with its xref table and trailer."""
     out = b"%PDF-1.7\n"
     offsets = []
     for i, obj in enumerate(objects, 1):
