@@ -27,8 +27,7 @@ from monitor.textextract import plain_text
 from rules.facts import Attachment, Member
 
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
-_WS = (b"\r", b"\n", b" ", b"\t")
-_WS_BYTES = b"".join(_WS)
+_WS_BYTES = b"\r\n \t"  # what mail encoders put between base64 characters
 _WINDOW = 2**20
 _TAG = re.compile(r"<[^>]*>")
 # Everything that is not in the base64 alphabet (mail clients skip such bytes when decoding).
@@ -329,7 +328,7 @@ def _decoded_size(buf: bytes, start: int, end: int, cte: str) -> int:
     if cte == "base64":
         # One translate per MiB (a copy that small is cheaper than four count() passes over it all).
         chars = sum(len(buf[i : min(end, i + _WINDOW)].translate(None, _WS_BYTES)) for i in range(start, end, _WINDOW))
-        tail = buf[max(start, end - 8) : end].rstrip(b"\r\n \t")
+        tail = buf[max(start, end - 8) : end].rstrip(_WS_BYTES)
         pad = len(tail) - len(tail.rstrip(b"="))
         return max(0, chars * 3 // 4 - min(pad, 2))
     if cte == "quoted-printable":
@@ -347,9 +346,7 @@ def _decode(buf: bytes, start: int, end: int, cte: str, limit: int) -> bytes:
                 return binascii.a2b_base64(memoryview(buf)[start:end])[:limit]
             except binascii.Error:
                 pass  # broken padding: the tolerant path below
-        raw = buf[start:raw_end]
-        for w in _WS:
-            raw = raw.replace(w, b"")
+        raw = buf[start:raw_end].translate(None, _WS_BYTES)
         if raw_end < end:
             raw = raw[: len(raw) - len(raw) % 4]
         return _b64decode(raw)[:limit]
