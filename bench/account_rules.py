@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.accounts import evaluate_mailboxes, gather_facts, load_account_profile
-from monitor.calendar import Calendar
+from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.evaluate import evaluate_mailboxes, gather_facts, load_account_profile
 from monitor.store import Store
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

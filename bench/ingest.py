@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.dovecot_log import ingest_file
+from monitor.mailboxes.dovecot_log import ingest_file
 from monitor.store import Store
 
 USERS = [f"user{i}.stttt@example.gov.vn" for i in range(500)]

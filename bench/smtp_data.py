@@ -67,7 +67,7 @@ def serve(kind: str, spool_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from aiosmtpd.smtp import SMTP
 
-    from monitor.smtpio import FilterSMTP
+    from monitor.smtp.server import FilterSMTP
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailstack import MailStack
 from monitor.config import load_config
-from monitor.directory import import_csv
-from monitor.poller import sweep
+from monitor.mailboxes.directory import import_csv
+from monitor.mailboxes.sweep import sweep
 from monitor.store import Store
 
 

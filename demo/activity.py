@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from demo.traffic import DOMAIN, HOANT, KETOAN, VANPHONG
-from monitor.calendar import Calendar
+from monitor.mailboxes.calendar import Calendar
 
 DUNGLV = f"dunglv.stttt@{DOMAIN}"  # has not logged in for four months
 MINHLV = f"minhlv.vp.stttt@{DOMAIN}"  # retired last month, box still open

@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from monitor.inspect.limits import Limits
+from monitor.inspect.pipeline import Settings
 from rules import TRAFFIC_RULES
 from rules.base import Action
+from rules.facts import Domains
 from rules.profile import PROFILE_NAMES, Profile, load_profile, profile_keys
 
 DEFAULT_PATHS = (Path("/etc/mailmon/config.toml"), Path("config.toml"))
@@ -150,7 +153,7 @@ class RateWindow(_Section):
 
 
 class RateLimit(_Section):
-    """Outbound sending windows per sender (monitor/ratelimit.py); limits by mailbox kind."""
+    """Outbound sending windows per sender (monitor/smtp/sending_windows.py); limits by mailbox kind."""
 
     enabled: bool = True
     cooldown_minutes: int = Field(default=60, ge=1)
@@ -158,7 +161,7 @@ class RateLimit(_Section):
 
 
 class ClamAV(_Section):
-    """Virus scanning through clamd's INSTREAM (monitor/clamav.py; rules/virus.py)."""
+    """Virus scanning through clamd's INSTREAM (monitor/scanners/clamd.py; rules/virus.py)."""
 
     # Off unless asked for: a config without [clamav] (tests, sites without clamd) keeps working.
     enabled: bool = False
@@ -238,6 +241,22 @@ class Config(_Section):
 
     def load_profile(self) -> Profile:
         return load_profile(self.profile.name).with_overrides(self.profile.overrides)
+
+    def evaluation_settings(self) -> Settings:
+        """The picklable part of the config that evaluation needs (sent to worker processes)."""
+        actions = {}
+        for rule_id in TRAFFIC_RULES:
+            action = self.rule_action(rule_id)
+            if action is not None:
+                actions[rule_id] = action
+        return Settings(
+            domains=Domains(
+                local=tuple(self.organization.local_domains), government=tuple(self.organization.government_domains)
+            ),
+            profile=self.load_profile(),
+            limits=Limits(**self.inspection.model_dump()),  # [inspection] keys are Limits fields, one for one
+            actions=actions,
+        )
 
 
 def resolve_path(explicit: str | Path | None) -> Path:

@@ -84,7 +84,7 @@ class TrafficRule:
     """A rule checked on every message. Subclasses declare data and implement ``check``.
 
     ``check`` is pure: it gets the parsed facts of one message and the profile's numbers
-    and yields findings. It never does I/O and never decides SMTP codes (monitor/verdict.py does).
+    and yields findings. It never does I/O and never decides SMTP codes (monitor/inspect/verdict.py does).
     """
 
     id: ClassVar[str]

@@ -1,6 +1,6 @@
 """The facts a traffic rule sees: envelope, headers and attachments of one message, already parsed.
 
-Rules never parse MIME themselves; monitor/message.py builds these facts (in a worker process) and
+Rules never parse MIME themselves; monitor/inspect/mime.py builds these facts (in a worker process) and
 hands them over. Everything here is plain, frozen data, so a rule test needs no fixture.
 """
 

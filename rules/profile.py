@@ -68,7 +68,7 @@ def load_profile(name: str) -> Profile:
         raise KeyError(name)
     text = resources.files("rules").joinpath("profiles", f"{name}.toml").read_text("utf-8")
     data = tomllib.loads(text)
-    data.pop("accounts", None)  # the account rules' numbers: monitor/accounts.py reads them
+    data.pop("accounts", None)  # the account rules' numbers: monitor/mailboxes/evaluate.py reads them
     return Profile(**_coerce(data))
 
 

@@ -1,8 +1,8 @@
 """Viruses (DN-2022 Đ13.2, Đ12.5; BD-2005 Đ7.6; LC-2015 Đ11.6-7), judged from clamd's answer.
 
-The rules stay pure: monitor/clamav.py asks clamd (in the filter's event loop, beside the worker's
-evaluation) and puts its answer in ``MessageFacts.antivirus``; monitor/pipeline.py
-``with_antivirus`` runs these rules on it and lets monitor/verdict.py resolve the actions.
+The rules stay pure: monitor/scanners/clamd.py asks clamd (in the filter's event loop, beside the worker's
+evaluation) and puts its answer in ``MessageFacts.antivirus``; monitor/inspect/pipeline.py
+``with_antivirus`` runs these rules on it and lets monitor/inspect/verdict.py resolve the actions.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import pytest
 from mailstack import MailStack, default_users
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLES_DIR = REPO / "tests" / "samples"
 
 
 def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Path:

@@ -1,0 +1,279 @@
+"""Prometheus metrics: counters bumped where events happen, and store state read at scrape time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
+from monitor.store import Store
+from rules.mailbox_facts import AccountProfile
+
+DIRECTIONS = ("outbound", "inbound", "internal", "relay")
+VERDICTS = ("pass", "tag", "quarantine", "reject", "held")
+DEPENDENCIES = ("reinject", "clamd", "rspamd", "imap", "log_follower")
+# The states monitor.rules.accounts.mailbox_state can give; every one is exported, zeros included,
+# so a dashboard sum over states is the unit's number of mailboxes.
+STATES = ("active", "suspend-due", "removal-due", "suspended", "departed", "removed")
+# A message takes milliseconds to a few seconds; archives and clamd can push it to the limits.
+INSPECTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+UNKNOWN_UNIT = "unknown"
+
+
+class Metrics:
+    """Every metric mailmon exports, registered on the registry the daemon passes in (G10)."""
+
+    def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
+        self.registry = registry
+        self.messages = Counter(
+            "mailmon_messages", "Messages the SMTP filter decided on.", ["direction", "verdict"], registry=registry
+        )
+        self.message_bytes = Counter(
+            "mailmon_message_bytes", "Size of the messages the filter decided on.", ["direction"], registry=registry
+        )
+        self.inspection = Histogram(
+            "mailmon_inspection_duration_seconds",
+            "Time from end of DATA to the verdict, per message.",
+            ["direction"],
+            buckets=INSPECTION_BUCKETS,
+            registry=registry,
+        )
+        self.findings = Counter(
+            "mailmon_findings", "Rule findings, by rule, action taken and unit.", ["rule", "action", "unit"],
+            registry=registry,
+        )
+        self.dependency_errors = Counter(
+            "mailmon_dependency_errors", "Failed calls to a dependency.", ["dependency"], registry=registry
+        )
+        self.dependency_up_gauge = Gauge(
+            "mailmon_dependency_up", "1 if the last call to the dependency worked, else 0.", ["dependency"],
+            registry=registry,
+        )
+        self.fail_closed = Counter(
+            "mailmon_filter_fail_closed",
+            "Messages answered 451 so Postfix keeps and retries them, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.sweeps = Counter("mailmon_sweeps", "Mailbox sweeps finished, by result.", ["result"], registry=registry)
+        self.sweep_duration = Gauge(
+            "mailmon_sweep_duration_seconds", "Duration of the last finished sweep.", registry=registry
+        )
+        self.alert_mails = Counter(
+            "mailmon_alert_mails_sent", "Alert and digest mails accepted by the relay.", ["kind"], registry=registry
+        )
+        self.alert_failures = Counter(
+            "mailmon_alert_mail_failures", "Failed attempts to send an alert or digest mail.", ["kind"],
+            registry=registry,
+        )
+        Info("mailmon_build", "The running mailmon.", registry=registry).info({"version": version})
+        self.last_sweep_success = 0.0
+        # Zero series from the start, so rate() and absent() work before the first event.
+        for direction in DIRECTIONS:
+            self.message_bytes.labels(direction)
+            for verdict in VERDICTS:
+                self.messages.labels(direction, verdict)
+        for dependency in DEPENDENCIES:
+            self.dependency_errors.labels(dependency)
+        for result in ("ok", "failed"):
+            self.sweeps.labels(result)
+        for kind in ("alert", "digest", "reminder"):
+            self.alert_mails.labels(kind)
+            self.alert_failures.labels(kind)
+
+    # -- called from the SMTP filter -----------------------------------------------------------
+    def message_filtered(self, direction: str, verdict: str, seconds: float, size_bytes: int) -> None:
+        self.messages.labels(direction, verdict).inc()
+        self.message_bytes.labels(direction).inc(size_bytes)
+        self.inspection.labels(direction).observe(seconds)
+
+    def finding(self, rule: str, action: str, unit: str | None = None) -> None:
+        self.findings.labels(rule, action, unit or UNKNOWN_UNIT).inc()
+
+    def filter_fail_closed(self, reason: str) -> None:
+        self.fail_closed.labels(reason).inc()
+
+    # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
+    def dependency_error(self, dependency: str) -> None:
+        self.dependency_errors.labels(dependency).inc()
+        self.dependency_up_gauge.labels(dependency).set(0)
+
+    def dependency_up(self, dependency: str, up: bool) -> None:
+        self.dependency_up_gauge.labels(dependency).set(1 if up else 0)
+
+    # -- scheduled work ------------------------------------------------------------------------
+    def sweep_finished(self, seconds: float, ok: bool, when: float | None = None) -> None:
+        self.sweeps.labels("ok" if ok else "failed").inc()
+        self.sweep_duration.set(seconds)
+        if ok:
+            self.last_sweep_success = time.time() if when is None else when
+
+    def alert_sent(self, kind: str = "alert") -> None:
+        self.alert_mails.labels(kind).inc()
+
+    def alert_failed(self, kind: str = "alert") -> None:
+        self.alert_failures.labels(kind).inc()
+
+    def add_store_collector(
+        self,
+        database: Path,
+        profile: AccountProfile,
+        calendar: Calendar,
+        tz: ZoneInfo,
+        cache_seconds: float = 60.0,
+    ) -> StoreCollector:
+        """Export what the store holds (quarantine, outbox, mailbox states), read at scrape time."""
+        collector = StoreCollector(database, profile, calendar, tz, cache_seconds, lambda: self.last_sweep_success)
+        self.registry.register(collector)
+        return collector
+
+
+class StoreCollector(Collector):
+    """Reads the SQLite store on each scrape; the mailbox evaluation is cached for ``cache_seconds``.
+
+    It opens its own short-lived connection in the scraping thread: SQLite in WAL mode lets it read
+    while the daemon's store thread writes, and no connection crosses threads.
+    """
+
+    def __init__(
+        self,
+        database: Path,
+        profile: AccountProfile,
+        calendar: Calendar,
+        tz: ZoneInfo,
+        cache_seconds: float = 60.0,
+        last_sweep: Callable[[], float] = lambda: 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.database, self.profile, self.calendar, self.tz = database, profile, calendar, tz
+        self.cache_seconds, self.last_sweep, self.clock = cache_seconds, last_sweep, clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] = (float("-inf"), [])
+
+    def describe(self) -> Iterable[Metric]:
+        # Names only, so registering does not open the database.
+        return [*(family for family, _ in _mailbox_families()), *_store_families()]
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            store = Store(self.database)
+            try:
+                families = self._read_store(store)
+                at, cached = self._cached
+                if self.clock() - at >= self.cache_seconds:
+                    cached = self._mailbox_state(store)
+                    self._cached = (self.clock(), cached)
+            finally:
+                store.close()
+        return families + cached
+
+    def _read_store(self, store: Store) -> list[Metric]:
+        q_messages, q_bytes, pending, oldest, last_sweep = _store_families()
+        count, size = store.db.execute(
+            "select count(*), coalesce(sum(size), 0) from quarantine where status = 'held'"
+        ).fetchone()
+        q_messages.add_metric([], count)
+        q_bytes.add_metric([], size)
+        depth, age = 0, 0.0
+        if store.db.table("alert_outbox").exists():
+            depth, first = store.db.execute(
+                "select count(*), min(created_at) from alert_outbox where status = 'pending'"
+            ).fetchone()
+            if first:
+                age = max(0.0, self.clock() - datetime.fromisoformat(first).timestamp())
+        pending.add_metric([], depth)
+        oldest.add_metric([], age)
+        # The last sweep of this process, or (after a restart) the newest successful poll it stored.
+        polled = store.db.execute("select max(polled_at) from mailbox_status where error is null or error = ''")
+        newest = polled.fetchone()[0]
+        stored = 0.0
+        if newest:
+            parsed = datetime.fromisoformat(newest)
+            stored = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        last_sweep.add_metric([], max(self.last_sweep(), stored))
+        return [q_messages, q_bytes, pending, oldest, last_sweep]
+
+    def _mailbox_state(self, store: Store) -> list[Metric]:
+        now = datetime.fromtimestamp(self.clock(), self.tz)
+        reports = evaluate_mailboxes(gather_facts(store, now, self.tz, self.profile), self.profile, now, self.calendar)
+        return mailbox_families(reports, self.profile)
+
+
+def _store_families() -> list[GaugeMetricFamily]:
+    return [
+        GaugeMetricFamily("mailmon_quarantine_messages", "Messages held in quarantine."),
+        GaugeMetricFamily("mailmon_quarantine_bytes", "Size of the messages held in quarantine.", unit="bytes"),
+        GaugeMetricFamily("mailmon_alert_outbox_pending", "Alert and digest mails waiting to be sent."),
+        GaugeMetricFamily(
+            "mailmon_alert_outbox_oldest_age_seconds", "Age of the oldest mail waiting in the alert outbox."
+        ),
+        GaugeMetricFamily(
+            "mailmon_sweep_last_success_timestamp_seconds", "Unix time of the last successful mailbox sweep."
+        ),
+    ]
+
+
+def _mailbox_families() -> list[tuple[GaugeMetricFamily, str]]:
+    """(family, key) pairs; the key says which per-unit number fills it."""
+    return [
+        (GaugeMetricFamily("mailmon_mailboxes", "Mailboxes by unit and state.", labels=["unit", "state"]), "state"),
+        (GaugeMetricFamily("mailmon_mailboxes_over_quota", "Mailboxes over quota.", labels=["unit"]), "quota"),
+        (
+            GaugeMetricFamily(
+                "mailmon_mailboxes_password_overdue", "Mailboxes whose password is overdue.", labels=["unit"]
+            ),
+            "password",
+        ),
+        (
+            GaugeMetricFamily(
+                "mailmon_check_frequency_compliance_ratio",
+                "Active mailboxes' mean checks per working day over their target, capped at 1, averaged per unit.",
+                labels=["unit"],
+            ),
+            "ratio",
+        ),
+    ]
+
+
+def mailbox_families(reports: Iterable[MailboxReport], profile: AccountProfile) -> list[Metric]:
+    """Per-unit mailbox numbers from the account rules' reports (never one series per mailbox)."""
+    states: dict[str, Tally[str]] = defaultdict(Tally)
+    over_quota: Tally[str] = Tally()
+    password: Tally[str] = Tally()
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for report in reports:
+        unit = report.facts.unit or UNKNOWN_UNIT
+        states[unit][report.state] += 1
+        limit = min(report.facts.quota_mb or profile.quota_mb, profile.quota_max_exception_mb) * 2**20
+        if report.facts.quota_used_bytes is not None and report.facts.quota_used_bytes > limit:
+            over_quota[unit] += 1
+        if any(f.rule == "password-age" for f in report.findings):
+            password[unit] += 1
+        if report.state == "active":
+            target = profile.checks_per_day.get(report.facts.kind, 1)
+            ratios[unit].append(min(1.0, report.checks_per_working_day / target) if target else 1.0)
+    out: list[Metric] = []
+    for family, key in _mailbox_families():
+        for unit in sorted(states):
+            if key == "state":
+                for state in STATES:
+                    family.add_metric([unit, state], states[unit][state])
+            elif key == "quota":
+                family.add_metric([unit], over_quota[unit])
+            elif key == "password":
+                family.add_metric([unit], password[unit])
+            elif ratios[unit]:
+                family.add_metric([unit], sum(ratios[unit]) / len(ratios[unit]))
+        out.append(family)
+    return out

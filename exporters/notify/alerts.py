@@ -1,0 +1,249 @@
+"""Alert mail to each unit's IT contacts: urgent findings at once, the rest in a daily digest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from exporters.notify.outbox import OutgoingMail, enqueue, ensure_schema, iso
+from exporters.notify.remedies import URGENT_RULES, remedy_text
+from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
+from monitor.store import Store
+from rules import TRAFFIC_RULES
+from rules.accounts import all_account_rules
+from rules.mailbox_facts import AccountProfile
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEDUP_WINDOW = timedelta(days=1)
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@cache
+def templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    """One finding as the IT contact reads it."""
+
+    mailbox: str
+    rule: str
+    title_vi: str
+    title_en: str
+    detail: str
+    citation: str
+    todo_vi: str
+    todo_en: str
+    when: str = ""
+
+
+def render(kind: str, unit: str, unit_name: str, lines: Sequence[AlertLine], now: datetime) -> tuple[str, str, str]:
+    """(subject, text, html) of an alert or digest mail."""
+    # A mailbox missing from the directory has no unit: say so rather than leave a blank greeting.
+    unknown = "đơn vị chưa có trong danh bạ / a unit not in the directory"
+    context = {"kind": kind, "unit": unit or "—", "unit_name": unit_name or unit or unknown, "lines": lines, "now": now}
+    env = templates()
+    subject = env.get_template("subject.txt.j2").render(context).strip()
+    return subject, env.get_template("mail.txt.j2").render(context), env.get_template("mail.html.j2").render(context)
+
+
+def unit_directory(store: Store) -> dict[str, tuple[str, list[str]]]:
+    """unit → (name, IT contact addresses) from the directory."""
+    if not store.db.table("units").exists():
+        return {}
+    return {
+        r["unit"]: (r["name"] or r["unit"], list(json.loads(r["it_contact"] or "[]")))
+        for r in store.db.table("units").rows
+    }
+
+
+def mailbox_units(store: Store) -> dict[str, str]:
+    return {r["address"].lower(): r["unit"] or "" for r in store.db.table("mailboxes").rows}
+
+
+def _mail(
+    store: Store, kind: str, unit: str, lines: Sequence[AlertLine], now: datetime, fallback_to: Sequence[str], key: str
+) -> OutgoingMail | None:
+    name, contacts = unit_directory(store).get(unit, (unit, []))
+    to = tuple(contacts or fallback_to)
+    if not to:
+        log.warning("no IT contact for unit %r and no fallback: %d %s line(s) not mailed", unit, len(lines), kind)
+        return None
+    subject, text, html = render(kind, unit, name, lines, now)
+    return OutgoingMail(kind, unit, to, subject, text, html, key)
+
+
+def _first_alert(store: Store, key: str, unit: str, now: datetime) -> bool:
+    """True (and remembered) unless the same (rule, mailbox) was alerted within DEDUP_WINDOW."""
+    row = store.db.execute("select alerted_at from alert_keys where key = ?", [key]).fetchone()
+    if row and row[0] > iso(now - DEDUP_WINDOW):
+        return False
+    store.db.table("alert_keys").upsert({"key": key, "unit": unit, "alerted_at": iso(now)}, pk="key")
+    return True
+
+
+def enqueue_new_findings(
+    store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = (), cursor: str = "alerts"
+) -> list[int]:
+    """Queue an immediate alert per unit for the urgent message findings recorded since the last call.
+
+    Reads the findings table past a stored cursor, so every filter process and every restart is
+    covered and nothing is alerted twice. Returns the new outbox ids.
+    """
+    ensure_schema(store)
+    row = store.db.execute("select last_id from alert_cursor where name = ?", [cursor]).fetchone()
+    last = row[0] if row else None
+    if last is None:
+        # First run on an existing database: start from now, not from years of history.
+        last = store.db.execute("select coalesce(max(id), 0) from findings").fetchone()[0]
+    placeholders = ",".join("?" * len(URGENT_RULES))
+    findings = store.db.execute(
+        f"select id, rule, detail, citation, action, mail_from, rcpt_tos, direction, time from findings "  # noqa: S608
+        f"where id > ? and rule in ({placeholders}) order by id",
+        [last, *sorted(URGENT_RULES)],
+    ).fetchall()
+    newest = store.db.execute("select coalesce(max(id), 0) from findings").fetchone()[0]
+    units = mailbox_units(store)
+    per_unit: dict[str, list[AlertLine]] = defaultdict(list)
+    with store.db.atomic():
+        for _id, rule, detail, citation, action, mail_from, rcpt_tos, direction, when in findings:
+            for mailbox in _involved(mail_from, rcpt_tos, direction, units):
+                unit = units.get(mailbox, "")
+                if not _first_alert(store, f"{rule}|{mailbox}", unit, now):
+                    continue
+                vi, en = remedy_text(rule, now, calendar)
+                per_unit[unit].append(
+                    AlertLine(mailbox, rule, *_titles(rule), f"{detail} ({action})", citation, vi, en, when or "")
+                )
+        store.db.table("alert_cursor").upsert({"name": cursor, "last_id": max(last, newest)}, pk="name")
+    return _enqueue_all(store, "alert", per_unit, now, fallback_to)
+
+
+def enqueue_account_alerts(
+    store: Store,
+    reports: Iterable[MailboxReport],
+    now: datetime,
+    calendar: Calendar,
+    profile: AccountProfile,
+    fallback_to: Sequence[str] = (),
+) -> list[int]:
+    """Queue immediate alerts for urgent account findings (forwarding rules, abnormal logins) after a sweep."""
+    ensure_schema(store)
+    per_unit: dict[str, list[AlertLine]] = defaultdict(list)
+    with store.db.atomic():
+        for report in reports:
+            for f in report.findings:
+                if f.rule not in URGENT_RULES:
+                    continue
+                if not _first_alert(store, f"{f.rule}|{report.facts.address}", report.facts.unit, now):
+                    continue
+                vi, en = remedy_text(f.rule, now, calendar, report.facts, profile)
+                per_unit[report.facts.unit].append(
+                    AlertLine(report.facts.address, f.rule, f.title.vi, f.title.en, f.detail, f.citation, vi, en)
+                )
+    return _enqueue_all(store, "alert", per_unit, now, fallback_to)
+
+
+def build_digests(
+    store: Store,
+    now: datetime,
+    calendar: Calendar,
+    profile: AccountProfile | None = None,
+    fallback_to: Sequence[str] = (),
+    reports: Sequence[MailboxReport] | None = None,
+) -> list[OutgoingMail]:
+    """One digest per unit with its non-urgent account findings (inactive boxes, check frequency, quota…)."""
+    profile = profile or AccountProfile()
+    if reports is None:
+        tz = now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else LOCAL_TZ
+        reports = evaluate_mailboxes(gather_facts(store, now, tz, profile), profile, now, calendar)
+    per_unit: dict[str, list[AlertLine]] = defaultdict(list)
+    for report in reports:
+        for f in report.findings:
+            if f.rule in URGENT_RULES:
+                continue
+            vi, en = remedy_text(f.rule, now, calendar, report.facts, profile)
+            per_unit[report.facts.unit].append(
+                AlertLine(report.facts.address, f.rule, f.title.vi, f.title.en, f.detail, f.citation, vi, en)
+            )
+    mails = []
+    for unit in sorted(per_unit):
+        mail = _mail(store, "digest", unit, per_unit[unit], now, fallback_to, f"digest|{unit}|{now.date()}")
+        if mail is not None:
+            mails.append(mail)
+    return mails
+
+
+def enqueue_digests(store: Store, digests: Iterable[OutgoingMail], now: datetime) -> list[int]:
+    """Queue the digests; a unit's digest for the same day is queued once (a rerun does nothing)."""
+    ids = [enqueue(store, mail, now, DEDUP_WINDOW) for mail in digests]
+    return [i for i in ids if i is not None]
+
+
+def daily_digest(
+    store: Store, now: datetime, calendar: Calendar, profile: AccountProfile, fallback_to: Sequence[str] = ()
+) -> list[int]:
+    """The daemon's morning job: nothing on weekends and holidays, else build and queue the digests."""
+    if not calendar.is_working_day(now.date()):
+        return []
+    return enqueue_digests(store, build_digests(store, now, calendar, profile, fallback_to), now)
+
+
+def _enqueue_all(
+    store: Store, kind: str, per_unit: dict[str, list[AlertLine]], now: datetime, fallback_to: Sequence[str]
+) -> list[int]:
+    ids = []
+    for unit in sorted(per_unit):
+        # The key makes a crash between the two transactions harmless: no second mail for the same lines.
+        key = f"{kind}|{unit}|" + ";".join(sorted(f"{line.rule}|{line.mailbox}" for line in per_unit[unit]))
+        mail = _mail(store, kind, unit, per_unit[unit], now, fallback_to, key)
+        if mail is not None and (pk := enqueue(store, mail, now, DEDUP_WINDOW)) is not None:
+            ids.append(pk)
+    return ids
+
+
+def _involved(mail_from: str | None, rcpt_tos: str | None, direction: str | None, units: dict[str, str]) -> list[str]:
+    """The local mailboxes a message finding is about: the sender going out, the recipients coming in."""
+    sender = (mail_from or "").lower()
+    rcpts = [r.lower() for r in json.loads(rcpt_tos or "[]")]
+    if direction in ("outbound", "internal", "relay") and sender:
+        return [sender]
+    local = [r for r in rcpts if r in units]
+    return local or rcpts[:1] or ([sender] if sender else [])
+
+
+@cache
+def _rule_titles() -> dict[str, tuple[str, str]]:
+    titles = {r.id: (r.title.vi, r.title.en) for r in all_account_rules()}
+    titles.update({rid: (r.title.vi, r.title.en) for rid, r in TRAFFIC_RULES.items()})
+    return titles
+
+
+def _titles(rule: str) -> tuple[str, str]:
+    return _rule_titles().get(rule, (rule, rule))
+
+
+def describe(row: dict[str, Any]) -> str:
+    """One log line for an outbox row."""
+    return f"#{row['id']} {row['kind']} {row['unit']} → {', '.join(row['to_addrs'])}: {row['status']}"

@@ -1,0 +1,141 @@
+"""What the monthly and yearly reports say per unit, gathered from the store (no formatting here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.evaluate import evaluate_mailboxes, gather_facts
+from monitor.store import Store
+from rules.mailbox_facts import AccountProfile
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+NO_UNIT = ""
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: date
+    end: date  # inclusive
+
+    @property
+    def months(self) -> list[str]:
+        """'YYYY-MM' for every month of the period."""
+        out, day = [], self.start.replace(day=1)
+        while day <= self.end:
+            out.append(f"{day:%Y-%m}")
+            day = (day + timedelta(days=32)).replace(day=1)
+        return out
+
+
+def parse_period(text: str) -> Period:
+    """'2026' (a year) or '2026-11' (a month)."""
+    if re.fullmatch(r"\d{4}", text):
+        year = int(text)
+        return Period(text, date(year, 1, 1), date(year, 12, 31))
+    if match := re.fullmatch(r"(\d{4})-(\d{2})", text):
+        first = date(int(match[1]), int(match[2]), 1)
+        return Period(text, first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+    raise ValueError(f"period: expected YYYY or YYYY-MM, got {text!r}")
+
+
+@dataclass(frozen=True)
+class MailboxLine:
+    address: str
+    kind: str
+    state: str
+    checks_per_working_day: float
+    target: int
+    findings: tuple[str, ...]
+
+
+@dataclass
+class UnitReport:
+    unit: str
+    name: str
+    it_contacts: list[str]
+    mailboxes: list[MailboxLine] = field(default_factory=list)
+    findings: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))  # rule → month → n
+    actions: Counter[str] = field(default_factory=Counter)  # quarantine / reject / tag / hold → n
+    verdicts: Counter[str] = field(default_factory=Counter)  # messages by verdict
+
+    @property
+    def states(self) -> Counter[str]:
+        return Counter(m.state for m in self.mailboxes)
+
+    @property
+    def compliance(self) -> float | None:
+        """Mean over active mailboxes of checks per working day over the target, capped at 1."""
+        ratios = [min(1.0, m.checks_per_working_day / m.target) for m in self.mailboxes if m.state == "active"]
+        return sum(ratios) / len(ratios) if ratios else None
+
+    def by_month(self, months: list[str]) -> list[int]:
+        return [sum(per_month[m] for per_month in self.findings.values()) for m in months]
+
+
+def gather(
+    store: Store,
+    period: Period,
+    unit: str | None = None,
+    calendar: Calendar | None = None,
+    profile: AccountProfile | None = None,
+    now: datetime | None = None,
+) -> list[UnitReport]:
+    """Per unit: mailboxes and states (as of the period's end or now), findings, actions."""
+    calendar, profile = calendar or Calendar(), profile or AccountProfile()
+    now = now or datetime.now(LOCAL_TZ)
+    as_of = min(now, datetime.combine(period.end, time(23, 59, 59), LOCAL_TZ))
+    units: dict[str, UnitReport] = {}
+    for row in store.db.table("units").rows_where(order_by="unit"):
+        units[row["unit"]] = UnitReport(row["unit"], row["name"] or row["unit"], json.loads(row["it_contact"] or "[]"))
+
+    def of(name: str) -> UnitReport:
+        if name not in units:
+            units[name] = UnitReport(name, name or "(ngoài danh bạ / not in the directory)", [])
+        return units[name]
+
+    reports = evaluate_mailboxes(gather_facts(store, as_of, LOCAL_TZ, profile), profile, as_of, calendar)
+    for r in reports:
+        target = profile.checks_per_day.get(r.facts.kind, 1)
+        line = MailboxLine(
+            r.facts.address, r.facts.kind, r.state, r.checks_per_working_day, target, tuple(f.rule for f in r.findings)
+        )
+        of(r.facts.unit).mailboxes.append(line)
+    mailbox_unit = {r.facts.address: r.facts.unit for r in reports}
+    start = datetime.combine(period.start, time(0), LOCAL_TZ).isoformat()
+    end = datetime.combine(period.end + timedelta(days=1), time(0), LOCAL_TZ).isoformat()
+    for when, rule, action, mail_from, rcpt_tos, direction in store.db.execute(
+        "select time, rule, action, mail_from, rcpt_tos, direction from findings where time >= ? and time < ?",
+        [start, end],
+    ).fetchall():
+        month = _local(when)[:7]
+        for u in _units_of(mail_from, rcpt_tos, direction, mailbox_unit):
+            of(u).findings[rule][month] += 1
+            of(u).actions[action] += 1
+    for verdict, mail_from, rcpt_tos, direction in store.db.execute(
+        "select verdict, mail_from, rcpt_tos, direction from messages where time >= ? and time < ?", [start, end]
+    ).fetchall():
+        for u in _units_of(mail_from, rcpt_tos, direction, mailbox_unit):
+            of(u).verdicts[verdict] += 1
+    chosen = [units[u] for u in sorted(units) if unit is None or u == unit]
+    return [u for u in chosen if u.unit or u.findings or u.mailboxes]
+
+
+def _local(stamp: str) -> str:
+    parsed = datetime.fromisoformat(stamp)
+    return (parsed.astimezone(LOCAL_TZ) if parsed.tzinfo else parsed).isoformat()
+
+
+def _units_of(mail_from: str | None, rcpt_tos: str | None, direction: str | None, units: dict[str, str]) -> set[str]:
+    """The units a message belongs to: the sender's going out, the local recipients' coming in."""
+    sender = (mail_from or "").lower()
+    if direction in ("outbound", "internal", "relay") and sender in units:
+        return {units[sender]}
+    found = {units[r.lower()] for r in json.loads(rcpt_tos or "[]") if r.lower() in units}
+    return found or {NO_UNIT}

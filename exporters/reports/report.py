@@ -1,0 +1,161 @@
+"""The yearly (or monthly) report per unit as printable HTML or a CSV for spreadsheets, and its reminder."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from markupsafe import Markup, escape
+
+from exporters.notify.alerts import AlertLine, render, templates, unit_directory
+from exporters.notify.outbox import OutgoingMail, enqueue
+from exporters.reports.data import LOCAL_TZ, Period, UnitReport, gather, parse_period
+from monitor.mailboxes.calendar import Calendar
+from monitor.store import Store
+from rules.mailbox_facts import AccountProfile
+
+REPORT_DEADLINE = (12, 15)  # DN-2022 Đ14.6: each unit reports yearly before 15 December
+REPORT_CITATION = "DN-2022 Đ14.6"
+STATE_VI = {
+    "active": "đang dùng",
+    "suspend-due": "cần tạm dừng",
+    "removal-due": "cần gỡ bỏ",
+    "suspended": "tạm dừng",
+    "departed": "đã nghỉ",
+    "removed": "đã gỡ",
+}
+
+
+def build_report(
+    store: Store,
+    period: str,
+    unit: str | None = None,
+    fmt: Literal["html", "csv"] = "html",
+    *,
+    calendar: Calendar | None = None,
+    profile: AccountProfile | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them."""
+    span = parse_period(period)
+    units = gather(store, span, unit, calendar, profile, now)
+    if fmt == "csv":
+        return _csv(units, span)
+    if fmt == "html":
+        generated = now or datetime.now(LOCAL_TZ)
+        context = {"period": span, "units": units, "generated": generated, "states": STATE_VI, "chart": bar_chart}
+        return templates().get_template("report.html.j2").render(context).encode("utf-8")
+    raise ValueError(f"fmt: expected html or csv, got {fmt!r}")
+
+
+def _csv(units: Sequence[UnitReport], span: Period) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["Mục / Section", "Đơn vị / Unit", "Tên / Name", "Tháng / Month", "Giá trị / Value"])
+    for u in units:
+        for m in u.mailboxes:
+            writer.writerow(["mailbox", u.unit, m.address, "", m.state])
+            writer.writerow(["checks_per_working_day", u.unit, m.address, "", f"{m.checks_per_working_day:.2f}"])
+        for state, n in sorted(u.states.items()):
+            writer.writerow(["mailboxes_by_state", u.unit, state, "", n])
+        for rule in sorted(u.findings):
+            for month in span.months:
+                writer.writerow(["findings", u.unit, rule, month, u.findings[rule][month]])
+        for action, n in sorted(u.actions.items()):
+            writer.writerow(["actions", u.unit, action, "", n])
+        for verdict, n in sorted(u.verdicts.items()):
+            writer.writerow(["messages_by_verdict", u.unit, verdict, "", n])
+        if u.compliance is not None:
+            writer.writerow(["check_frequency_compliance", u.unit, "", "", f"{u.compliance:.3f}"])
+    # The BOM makes Excel read the file as UTF-8, so Vietnamese names are not garbled.
+    return out.getvalue().encode("utf-8-sig")
+
+
+def bar_chart(values: Sequence[int], labels: Sequence[str], title: str) -> Markup:
+    """An inline SVG bar chart; each bar carries its number, so nothing depends on colour."""
+    width, height, top, bottom, left = 640, 220, 30, 30, 36
+    n = max(len(values), 1)
+    slot = (width - left) / n
+    peak = max([*values, 1])
+    scale = (height - top - bottom) / peak
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#000"/>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        x = left + i * slot + slot * 0.15
+        bar = value * scale
+        y = height - bottom - bar
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{bar:.1f}" '
+            'fill="#4a6fa5" stroke="#000" stroke-width="0.5"/>'
+        )
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">{value}</text>'
+        )
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{height - 12}" font-size="11" text-anchor="middle">'
+            f"{escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated string is escaped above
+
+
+# -- the reminder ahead of 15 December -----------------------------------------------------------
+def report_deadline(year: int) -> date:
+    return date(year, *REPORT_DEADLINE)
+
+
+def reminder_due(now: datetime, calendar: Calendar, working_days_before: int = 10) -> bool:
+    """True on working days from ``working_days_before`` working days ahead of 15 December until then."""
+    today, deadline = now.date(), report_deadline(now.year)
+    if today >= deadline or not calendar.is_working_day(today):
+        return False
+    return calendar.working_days_between(today, deadline) <= working_days_before
+
+
+def build_reminders(
+    store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = ()
+) -> list[OutgoingMail]:
+    """One reminder per unit: send the yearly report before 15 December (DN-2022 Đ14.6), with its numbers."""
+    deadline = report_deadline(now.year)
+    left = calendar.working_days_between(now.date(), deadline)
+    units = gather(store, parse_period(str(now.year)), calendar=calendar, now=now)
+    directory = unit_directory(store)
+    mails = []
+    for u in units:
+        name, contacts = directory.get(u.unit, (u.name, []))
+        to = tuple(contacts or fallback_to)
+        if not to:
+            continue
+        total = sum(sum(c.values()) for c in u.findings.values())
+        detail = (
+            f"{len(u.mailboxes)} hộp thư / mailboxes, {total} vi phạm / findings trong năm / this year "
+            f"{now.year}; xuất báo cáo / export: mailmon report --period {now.year} --unit {u.unit}"
+        )
+        line = AlertLine(
+            mailbox=u.unit,
+            rule="yearly-report",
+            title_vi="Báo cáo năm về sử dụng thư điện tử công vụ",
+            title_en="Yearly report on the use of official mail",
+            detail=detail,
+            citation=REPORT_CITATION,
+            todo_vi=f"gửi báo cáo năm về tỉnh trước {deadline:%d/%m/%Y} (còn {left} ngày làm việc)",
+            todo_en=f"send the yearly report to the province before {deadline:%d/%m/%Y} ({left} working days left)",
+        )
+        subject, text, html = render("reminder", u.unit, name, [line], now)
+        mails.append(OutgoingMail("reminder", u.unit, to, subject, text, html, f"reminder|{u.unit}|{now.year}"))
+    return mails
+
+
+def enqueue_reminders(store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = ()) -> list[int]:
+    """The daemon's morning job in December: once a year per unit (dedup over the year)."""
+    if not reminder_due(now, calendar):
+        return []
+    ids = [enqueue(store, m, now, timedelta(days=366)) for m in build_reminders(store, now, calendar, fallback_to)]
+    return [i for i in ids if i is not None]

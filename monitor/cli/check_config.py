@@ -1,0 +1,24 @@
+"""Check a config file: every error with its TOML path, exit 78 when it is invalid."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from monitor.config import EX_CONFIG, ConfigError, load_config
+
+
+def print_config_errors(exc: ConfigError) -> None:
+    print(f"{exc.path}: cấu hình không hợp lệ / invalid configuration:", file=sys.stderr)
+    for error in exc.errors:
+        print(f"  {error}", file=sys.stderr)
+
+
+def cmd_check_config(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print_config_errors(exc)
+        return EX_CONFIG
+    print(f"{path}: OK (profile {config.profile.name}, local domains {', '.join(config.organization.local_domains)})")
+    return 0

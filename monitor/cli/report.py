@@ -1,0 +1,21 @@
+"""`mailmon report`: the yearly (or monthly) report per unit, as HTML or CSV."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from exporters.reports.report import build_report
+from monitor.config import Config
+from monitor.store import Store
+
+
+def run(config: Config, args: Any) -> int:
+    data = build_report(Store(config.storage.database), args.period, args.unit, args.format)
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"đã ghi / written {args.output} ({len(data):,} bytes)")
+    else:
+        sys.stdout.buffer.write(data)
+    return 0

@@ -1,0 +1,217 @@
+"""Evaluate the account rules over every mailbox: facts from the store, rules from rules/accounts.py."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.mailboxes.calendar import Calendar
+from monitor.store import Store
+from rules.accounts import all_account_rules, check_compliance, mailbox_state
+from rules.base import Finding
+from rules.mailbox_facts import AccountProfile, LoginFact, MailboxFacts
+from rules.profile import profile_table
+
+WINDOW_DAYS = 40  # enough calendar days for the last 20 working days
+
+
+def load_account_profile(name: str, trusted_networks: tuple[str, ...] = ()) -> AccountProfile:
+    data: dict[str, Any] = dict(profile_table(name, "accounts"))
+    if "checks_per_day" in data:
+        data["checks_per_day"] = dict(data["checks_per_day"])
+    return AccountProfile(**data, trusted_networks=trusted_networks)
+
+
+@dataclass(frozen=True)
+class MailboxReport:
+    facts: MailboxFacts
+    state: str
+    findings: tuple[Finding, ...]
+    checks_per_working_day: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "address": self.facts.address,
+            "unit": self.facts.unit,
+            "kind": self.facts.kind,
+            "last_login": self.facts.last_login.isoformat() if self.facts.last_login else None,
+            "state": self.state,
+            "findings": [{"rule": f.rule, "detail": f.detail, "citation": f.citation} for f in self.findings],
+            "checks_per_working_day": round(self.checks_per_working_day, 2),
+            "quota_used_bytes": self.facts.quota_used_bytes,
+        }
+
+
+def _dt(value: str | None, tz: ZoneInfo) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def gather_facts(store: Store, now: datetime, tz: ZoneInfo, profile: AccountProfile) -> list[MailboxFacts]:
+    """Every mailbox of the directory with its activity up to ``now`` (nothing after it is used).
+
+    Activity comes from login_days (one row per user and day, kept at ingest), not from every event.
+    """
+    db = store.db
+    last_login = _last_logins(store, now, tz)
+    for row in db.table("last_login").rows:
+        when = datetime.fromisoformat(row["time"])
+        if when <= now and (row["user"] not in last_login or last_login[row["user"]] < when):
+            last_login[row["user"]] = when
+    login_times, sources = _login_days(store, now - timedelta(days=WINDOW_DAYS), now, bool(profile.trusted_networks))
+    recent_logins, recent_failures = _recent(store, now, tz, profile)
+    status = {r["address"]: r for r in db.table("mailbox_status").rows}
+    history = {(r["address"], r["status"]): r["since"] for r in db.table("mailbox_history").rows}
+    boxes = []
+    for address, display_name, unit, kind, status_, created_at, password_changed_at, quota_mb in db.execute(
+        "select address, display_name, unit, kind, status, created_at, password_changed_at, quota_mb "
+        "from mailboxes order by address"
+    ).fetchall():
+        polled = status.get(address, {})
+        forwards = polled.get("sieve_forwards")
+        boxes.append(
+            MailboxFacts(
+                address=address,
+                display_name=display_name or "",
+                unit=unit or "",
+                kind=kind,
+                status=status_,
+                created_at=_dt(created_at, tz),
+                password_changed_at=_dt(password_changed_at, tz),
+                status_changed_at=_dt(history.get((address, status_)), tz),
+                quota_mb=quota_mb,
+                last_login=last_login.get(address),
+                login_times=login_times.get(address, {}),
+                recent_logins=tuple(recent_logins.get(address, ())),
+                recent_failures=tuple(recent_failures.get(address, ())),
+                login_sources=frozenset(sources.get(address, ())),
+                quota_used_bytes=polled.get("quota_used_bytes"),
+                oldest_unseen=_dt(polled.get("oldest_unseen"), tz),
+                forwards=tuple(json.loads(forwards)) if forwards else (),
+            )
+        )
+    return boxes
+
+
+def _login_days(
+    store: Store, start: datetime, now: datetime, with_sources: bool
+) -> tuple[dict[str, dict[date, tuple[int, ...]]], dict[str, set[str]]]:
+    """The owner's login instants per user and day, for the days after ``start``'s up to ``now``, and the
+    addresses they came from (if asked)."""
+    first = start.date() + timedelta(days=1)
+    last = now.date() + timedelta(days=1)  # day strings are in each line's own offset
+    dates = {d.isoformat(): d for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
+    until = int(now.timestamp())
+    bounds = [first.isoformat(), last.isoformat(), until]
+    times: dict[str, dict[date, tuple[int, ...]]] = defaultdict(dict)
+    sources: dict[str, set[str]] = defaultdict(set)
+    for user, days, logins, rips in store.db.execute(
+        "select user, group_concat(day, ';'), group_concat(logins, ';'), "
+        "group_concat(case when ? then login_sources end) from login_days "
+        "where day >= ? and day <= ? and latest <= ? and logins is not null group by user",
+        [with_sources, *bounds],
+    ).fetchall():
+        times[user] = dict(zip(map(dates.__getitem__, days.split(";")), map(_instants, logins.split(";")), strict=True))
+        if rips:
+            sources[user].update(rips.split(","))
+    for user, day, logins, rips in store.db.execute(
+        "select user, day, logins, login_sources from login_days "
+        "where day >= ? and day <= ? and latest > ? and logins is not null",
+        bounds,
+    ).fetchall():  # days with events after ``now``: only the logins before it count
+        pairs = zip(map(int, logins.split(",")), rips.split(","), strict=True)
+        kept = sorted((t, rip) for t, rip in pairs if t <= until)
+        if kept:
+            times[user][dates[day]] = tuple(t for t, _ in kept)
+            if with_sources:
+                sources[user].update(rip for _, rip in kept)
+    return times, sources
+
+
+def _instants(logins: str) -> tuple[int, ...]:
+    return tuple(sorted(map(int, logins.split(","))))
+
+
+def _last_logins(store: Store, now: datetime, tz: ZoneInfo) -> dict[str, datetime]:
+    """Each user's last owner login at or before ``now``."""
+    cutoff, until = now.isoformat(), now.timestamp()
+    last: dict[str, datetime] = {}
+    for user, when in store.db.execute(
+        "select address, (select max(last_login) from login_days where user = address and last_login <= ?) "
+        "from mailboxes",
+        [cutoff],
+    ).fetchall():
+        if when is not None:
+            last[user] = datetime.fromisoformat(when)
+    # A day whose last login is after ``now`` may still hold earlier ones.
+    low, high = (now.date() - timedelta(days=1)).isoformat(), (now.date() + timedelta(days=1)).isoformat()
+    for user, logins in store.db.execute(
+        "select user, logins from login_days where day >= ? and day <= ? and last_login > ?", [low, high, cutoff]
+    ).fetchall():
+        before = [int(t) for t in logins.split(",") if int(t) <= until]
+        if before:
+            when = datetime.fromtimestamp(max(before), tz)
+            if user not in last or last[user] < when:
+                last[user] = when
+    return last
+
+
+def _recent(
+    store: Store, now: datetime, tz: ZoneInfo, profile: AccountProfile
+) -> tuple[dict[str, list[LoginFact]], dict[str, list[LoginFact]]]:
+    """The owner's logins and the failed logins within the anomaly windows, per user, in time order."""
+    window = timedelta(minutes=max(profile.failed_logins_window_minutes, profile.networks_window_minutes))
+    since, until = (now - window).timestamp(), now.timestamp()
+    low, high = ((now - window).date() - timedelta(days=1)).isoformat(), (now.date() + timedelta(days=1)).isoformat()
+    logins: dict[str, list[LoginFact]] = defaultdict(list)
+    failures: dict[str, list[LoginFact]] = defaultdict(list)
+    for row in store.db.execute(
+        "select user, logins, login_sources, failures, failure_sources from login_days "
+        "where day >= ? and day <= ? and latest > ?",
+        [low, high, since],
+    ).fetchall():
+        user = row[0]
+        for out, times, rips in ((logins, row[1], row[2]), (failures, row[3], row[4])):
+            if times is None:
+                continue
+            for t, rip in sorted(zip((int(t) for t in times.split(",")), rips.split(","), strict=True)):
+                if since < t <= until:
+                    out[user].append(LoginFact(datetime.fromtimestamp(t, tz), rip))
+    return logins, failures
+
+
+def evaluate_mailboxes(
+    boxes: list[MailboxFacts], profile: AccountProfile, now: datetime, cal: Calendar
+) -> list[MailboxReport]:
+    rules = all_account_rules()
+    end = now.date() - timedelta(days=1)
+    days = list(cal.working_days(end - timedelta(days=WINDOW_DAYS), end))[-20:]
+    reports = []
+    for box in boxes:
+        findings = tuple(f for rule in rules for f in rule.check(box, profile, now, cal))
+        mean = check_compliance(box, profile, days[0], days[-1], cal)[2] if days else 0.0
+        reports.append(MailboxReport(box, mailbox_state(box, profile, now, cal), findings, mean))
+    return reports
+
+
+def as_of_moment(as_of: date | None, tz: ZoneInfo) -> datetime:
+    """The end of ``as_of`` in the local zone (or the current moment)."""
+    if as_of is None:
+        return datetime.now(tz)
+    return datetime.combine(as_of, time(23, 59, 59), tz)
+
+
+def record_status_changes(store: Store) -> None:
+    """Remember since when each mailbox has its directory status (for the departed deadline)."""
+    now = datetime.now(ZoneInfo("UTC")).isoformat(timespec="seconds")
+    store.db.execute(
+        "insert or ignore into mailbox_history (address, status, since) select address, status, ? from mailboxes",
+        [now],
+    )
+    store.db.conn.commit()

@@ -1,0 +1,189 @@
+"""The store's schema: versioned sqlite-utils migrations, applied in order when a store opens."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("mailmon")
+
+
+@migrations(name="0001_enable_wal", transactional=False)
+def _m1_wal(db: sqlite_utils.Database) -> None:
+    db.enable_wal()
+
+
+@migrations(name="0002_messages_findings_quarantine")
+def _m2_tables(db: sqlite_utils.Database) -> None:
+    db.table("messages").create(
+        {
+            "id": int,
+            "time": str,
+            "message_id": str,
+            "queue_id": str,
+            "client_addr": str,
+            "mail_from": str,
+            "rcpt_tos": str,
+            "direction": str,
+            "size": int,
+            "verdict": str,
+            "outcome": str,
+            "seconds": float,
+        },
+        pk="id",
+    )
+    db.table("findings").create(
+        {
+            "id": int,
+            "message": int,
+            "time": str,
+            "message_id": str,
+            "queue_id": str,
+            "mail_from": str,
+            "rcpt_tos": str,
+            "direction": str,
+            "rule": str,
+            "severity": str,
+            "action": str,
+            "detail": str,
+            "citation": str,
+        },
+        pk="id",
+        foreign_keys=[("message", "messages", "id")],
+    )
+    db.table("findings").create_index(["time"])
+    db.table("findings").create_index(["rule", "time"])
+    db.table("quarantine").create(
+        {
+            "id": str,
+            "time": str,
+            "message": int,
+            "message_id": str,
+            "queue_id": str,
+            "mail_from": str,
+            "rcpt_tos": str,
+            "direction": str,
+            "verdict": str,
+            "reason": str,
+            "path": str,
+            "size": int,
+            "sha256": str,
+            "status": str,
+        },
+        pk="id",
+    )
+    db.table("quarantine").create_index(["status", "time"])
+
+
+@migrations(name="0003_directory_activity")
+def _m3_directory_activity(db: sqlite_utils.Database) -> None:
+    db.table("units").create({"unit": str, "name": str, "parent": str, "it_contact": str, "updated": str}, pk="unit")
+    db.table("mailboxes").create(
+        {
+            "address": str,
+            "display_name": str,
+            "unit": str,
+            "kind": str,
+            "status": str,
+            "created_at": str,
+            "password_changed_at": str,
+            "quota_mb": int,
+            "updated": str,
+        },
+        pk="address",
+    )
+    db.table("mailboxes").create_index(["unit"])
+    db.table("login_events").create(
+        {
+            "id": int,
+            "time": str,
+            "user": str,
+            "protocol": str,
+            "kind": str,
+            "attempts": int,
+            "rip": str,
+            "session": str,
+            "master": int,
+        },
+        pk="id",
+    )
+    db.table("login_events").create_index(["kind", "session"], unique=True)
+    db.table("login_events").create_index(["user", "time"])
+    db.table("log_positions").create({"fingerprint": str, "path": str, "offset": int, "updated": str}, pk="fingerprint")
+    db.table("last_login").create({"user": str, "time": str, "source": str}, pk="user")
+
+
+@migrations(name="0004_mailbox_status")
+def _m4_mailbox_status(db: sqlite_utils.Database) -> None:
+    db.table("mailbox_status").create(
+        {
+            "address": str,
+            "polled_at": str,
+            "quota_used_bytes": int,
+            "quota_limit_bytes": int,
+            "inbox_messages": int,
+            "oldest_unseen": str,
+            "sieve_forwards": str,
+            "error": str,
+        },
+        pk="address",
+    )
+    db.table("mailbox_history").create({"address": str, "status": str, "since": str}, pk=("address", "status"))
+
+
+@migrations(name="0005_send_windows")
+def _m5_send_windows(db: sqlite_utils.Database) -> None:
+    # One row per outbound message and recipient: the sliding windows are counted from these, so
+    # several filter nodes sharing one store (PostgreSQL later) see the same windows.
+    db.table("send_events").create(
+        {"id": int, "sender": str, "time": str, "rcpt": str, "external": int, "message_id": str}, pk="id"
+    )
+    db.table("send_events").create_index(["sender", "time"])
+    db.table("held_senders").create(
+        {"sender": str, "since": str, "until": str, "reason": str, "released_at": str}, pk="sender"
+    )
+
+
+# The owner's (not the master user's) login events of each user and local day, kept at ingest so the
+# account rules read one row per active user-day: instants as Unix seconds with the source address
+# at the same position in its column, appended per batch in no particular order.
+ADD_LOGIN_DAYS = """
+INSERT INTO login_days (day, user, logins, login_sources, failures, failure_sources, last_login, latest)
+SELECT substr(time, 1, 10), user,
+       group_concat(CASE WHEN kind = 'login' THEN unixepoch(time) END),
+       group_concat(CASE WHEN kind = 'login' THEN rip END),
+       group_concat(CASE WHEN kind = 'auth-failed' THEN unixepoch(time) END),
+       group_concat(CASE WHEN kind = 'auth-failed' THEN rip END),
+       max(CASE WHEN kind = 'login' THEN time END), max(unixepoch(time))
+FROM login_events WHERE id > ? AND master = 0 GROUP BY 1, 2
+ON CONFLICT (day, user) DO UPDATE SET
+    logins = coalesce(logins || ',' || excluded.logins, logins, excluded.logins),
+    login_sources = coalesce(login_sources || ',' || excluded.login_sources, login_sources, excluded.login_sources),
+    failures = coalesce(failures || ',' || excluded.failures, failures, excluded.failures),
+    failure_sources = coalesce(
+        failure_sources || ',' || excluded.failure_sources, failure_sources, excluded.failure_sources
+    ),
+    last_login = CASE WHEN excluded.last_login > coalesce(last_login, '')
+                      THEN excluded.last_login ELSE last_login END,
+    latest = max(latest, excluded.latest)
+"""
+INSERT_LOGIN_EVENT = (
+    "INSERT OR IGNORE INTO login_events (time, user, protocol, kind, attempts, rip, session, master) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@migrations(name="0006_login_days")
+def _m6_login_days(db: sqlite_utils.Database) -> None:
+    # An event is the same event when its time, kind and session are: that unique index grows at its
+    # end as the log does, where the (kind, session) one took a random insert per event; the account
+    # rules read login_days instead of (user, time).
+    db.execute("DROP INDEX idx_login_events_kind_session")
+    db.execute("DROP INDEX idx_login_events_user_time")
+    db.table("login_events").create_index(["time", "kind", "session"], unique=True)
+    db.execute(
+        "CREATE TABLE login_days (day TEXT NOT NULL, user TEXT NOT NULL, logins TEXT, login_sources TEXT, "
+        "failures TEXT, failure_sources TEXT, last_login TEXT, latest INTEGER, PRIMARY KEY (day, user)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_login_days_user_last_login ON login_days (user, last_login)")
+    db.execute(ADD_LOGIN_DAYS, [0])
