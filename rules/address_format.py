@@ -91,6 +91,7 @@ class AddressFormat(AccountRule):
     id = "address-format"
     title = Title(vi="Địa chỉ thư không đúng quy định đặt tên", en="Address does not follow the naming convention")
     topic = ("@", "dia chi", "so thu tu")
+    aspects = ("personal", "unit", "agency", "admin")
 
     def check(self, box: MailboxFacts, profile: AccountProfile, now: datetime, cal: WorkingDays) -> Iterator[Finding]:
         if box.status in ("departed", "removed"):
@@ -108,7 +109,8 @@ class AddressFormat(AccountRule):
         if not right_domain:
             yield self.finding(
                 f"{box.address}: tên miền phải là / the domain must be {' hoặc / or '.join(domains)}; "
-                f"nên là / expected {suggested}"
+                f"nên là / expected {suggested}",
+                aspect=box.kind,
             )
         else:
-            yield self.finding(f"{box.address}: nên là / expected {suggested}")
+            yield self.finding(f"{box.address}: nên là / expected {suggested}", aspect=box.kind)

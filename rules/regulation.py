@@ -111,16 +111,16 @@ class RulePolicy:
     site_policy: bool = False
 
     def cites_for(self, aspect: str, doc: str) -> tuple[Cite, ...]:
-        """The clauses behind one finding: those of its aspect and the general ones; a finding whose aspect
-        no clause backs is site policy."""
+        """The clauses behind one finding: the general ones (no aspects) and those of its aspect. A
+        finding that no clause backs (its aspect is not the regulation's, and no general clause is
+        there) is site policy."""
         if self.site_policy:
             return (Cite.site_policy(doc),)
         if aspect:
-            if not any(aspect in c.aspects for c in self.cites):
-                return (Cite.site_policy(doc),)
-            return tuple(c for c in self.cites if aspect in c.aspects or not c.aspects)
-        general = tuple(c for c in self.cites if not c.aspects)
-        return general or self.cites or (Cite.site_policy(doc),)
+            chosen = tuple(c for c in self.cites if aspect in c.aspects or not c.aspects)
+        else:
+            chosen = tuple(c for c in self.cites if not c.aspects) or self.cites
+        return chosen or (Cite.site_policy(doc),)
 
 
 def cite_finding(finding: Finding, policies: Mapping[str, RulePolicy], regulation: Regulation) -> Finding:
