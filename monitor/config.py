@@ -7,6 +7,7 @@ config.toml runs the demo from any working directory.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -113,6 +114,18 @@ class FilterSection(_Section):
     # Bytes of messages being parsed at once; a larger message still goes, alone (memory bound).
     parse_bytes_in_flight: int = Field(default=32 * 2**20, ge=2**20)
     quarantine_rejected: bool = True
+    # Peers whose XFORWARD (Postfix's original client and queue id) is believed; others get 550.
+    xforward_clients: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
+        ipaddress.IPv4Network("127.0.0.0/8"),
+        ipaddress.IPv6Network("::1/128"),
+    ]
+    # Connections at once; past it a new one hears 421 and is closed (Postfix retries later).
+    max_connections: int = Field(default=100, ge=1, le=10_000)
+    # Idle time allowed while waiting for a command, and between two reads during DATA.
+    command_timeout_seconds: float = Field(default=300.0, gt=0)
+    data_timeout_seconds: float = Field(default=180.0, gt=0)
+    # Free space the spool's file system keeps: below it MAIL gets 452 4.3.1 and Postfix waits.
+    spool_min_free_bytes: int = Field(default=100 * 2**20, ge=0)
 
 
 class Inspection(_Section):

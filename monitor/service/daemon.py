@@ -33,6 +33,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.mailboxes.log_follower import follow
 from monitor.service.sdnotify import notify, watchdog_interval
+from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
@@ -54,7 +55,7 @@ class Daemon:
         self.server: asyncio.base_events.Server | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.tasks: list[asyncio.Task[Any]] = []
-        self.connections: set[FilterSMTP] = set()
+        self.connections = Connections(config.filter.max_connections)
         self.started_at = datetime.now(UTC)
         self.metrics_server: MetricsServer | None = None
         self.last_sweep: str = "chưa / not yet"
@@ -102,17 +103,21 @@ class Daemon:
     def _protocol(self) -> FilterSMTP:
         assert self.handler is not None
         config = self.config
-        proto = FilterSMTP(
+        section = config.filter
+        return FilterSMTP(
             self.handler,
             spool_dir=config.storage.spool_dir,
-            spool_memory_limit=config.filter.spool_memory_bytes,
-            data_size_limit=config.filter.max_message_bytes,
-            hostname=config.filter.hostname,
+            spool_memory_limit=section.spool_memory_bytes,
+            data_size_limit=section.max_message_bytes,
+            hostname=section.hostname,
             ident="mailmon",
             enable_SMTPUTF8=True,
+            xforward_clients=section.xforward_clients,
+            connections=self.connections,
+            timeout=section.command_timeout_seconds,
+            data_timeout=section.data_timeout_seconds,
+            spool_min_free_bytes=section.spool_min_free_bytes,
         )
-        self.connections.add(proto)
-        return proto
 
     async def _wait_answering(self, host: str, port: int) -> None:
         """READY means answering: open a connection and read the 220 greeting."""
@@ -284,28 +289,32 @@ class Daemon:
             log.info("%s again: already stopping", sig.name)
             return
         log.info("%s: stopping (new connections refused, in-flight messages finish)", sig.name)
+        # At once, in the signal's own callback: not one more transaction starts from here on.
+        if self.server is not None:
+            self.server.close()
+        self.connections.stop()
         notify("STOPPING=1")
         self.stop.set()
 
     async def shutdown(self) -> None:
         if self.server is not None:
             self.server.close()  # stop intake first
+        # No new transaction: idle connections hear 421 now, busy ones after their message.
+        self.connections.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         handler = self.handler
         if handler is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.config.daemon.drain_timeout_seconds
+            await self.connections.wait_closed(self.config.daemon.drain_timeout_seconds)
             while handler.in_flight and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             if handler.in_flight:
                 handler.abort_in_flight()
                 while handler.in_flight and loop.time() < deadline + 5:
                     await asyncio.sleep(0.05)
-        for proto in list(self.connections):
-            transport = getattr(proto, "transport", None)
-            if transport is not None:
-                transport.close()
+        self.connections.close_all()
         if self.metrics_server is not None:
             await self.metrics_server.close()
         for task in self.tasks:

@@ -250,3 +250,9 @@ class Spool:
     def __repr__(self) -> str:
         where = "memory" if self.in_memory else str(self._path)
         return f"<Spool size={self._size} in={where} closed={self._closed}>"
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding ``directory``."""
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
