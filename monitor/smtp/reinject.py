@@ -4,7 +4,8 @@ DEPS.md §2: stdlib smtplib in a bounded thread pool is as fast as aiosmtplib on
 and ~110 MB leaner on 41 MB mail, and never upgrades to TLS on its own (aiosmtplib's opportunistic
 STARTTLS failed on a self-signed reinjection port). ``smtplib.SMTP.sendmail`` wants the whole
 message as one ``bytes``, so the transaction is driven command by command here and the body is
-sent from ``spool.open()`` in 256 KiB chunks, dot-stuffed per chunk.
+sent from ``spool.open()`` in 256 KiB chunks, with every bare CR or LF made a CRLF (no smuggling
+at a relay that ends lines at a bare LF) and dot-stuffed per chunk.
 
 Failures raise ``ReinjectError``. ``temporary=True`` means "answer 4xx, Postfix keeps the message
 and retries": connection problems, timeouts, any 4xx, and anything unexpected. Only a 5xx to MAIL
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import smtplib
 import socket
 import threading
@@ -126,22 +128,44 @@ def _command(smtp: smtplib.SMTP, line: str) -> tuple[int, str]:
     return code, text.decode("utf-8", "replace")
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def crlf_lines(data: bytes) -> bytes:
+    """Every line end as CRLF: a bare CR or a bare LF becomes CRLF.
+
+    A relay that ends lines at a bare LF (or CR) would otherwise read ``LF "." LF`` in a body as
+    the end of the message and what follows as new commands: a second message that mailmon never
+    checked, in the first one's session (SMTP smuggling). Counting first keeps the common case, a
+    message with CRLF line ends only, to three fast scans and no copy.
+    """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
+        return data
+    return _LINE_END.sub(b"\r\n", data)
+
+
 def _send_body(smtp: smtplib.SMTP, reader: BinaryIO, prepend: bytes) -> None:
-    """Send ``prepend`` + the spool content dot-stuffed, then the end-of-data line."""
+    """Send ``prepend`` + the spool content with CRLF line ends, dot-stuffed, then the end-of-data line."""
     prev2 = b"\r\n"  # the last two raw bytes sent; initially DATA's own CRLF
 
     def send(raw: bytes) -> None:
         nonlocal prev2
         if raw:
             # Only the two preceding bytes matter for "\r\n." at a chunk boundary, and they are
-            # never changed by the replacement, so per-chunk stuffing is exact.
+            # never changed by the replacement, so per-chunk stuffing is exact. Every LF sent is
+            # part of a CRLF (crlf_lines), so no "." can follow a line end without being stuffed.
             joined = prev2 + raw
             smtp.send(joined.replace(b"\r\n.", b"\r\n..")[2:])
             prev2 = joined[-2:]
 
-    send(prepend)
+    send(crlf_lines(prepend))
+    carry = b""  # a CR at the end of a chunk may be the first half of a CRLF split across chunks
     while chunk := reader.read(CHUNK):
-        send(chunk)
+        data = carry + chunk
+        data, carry = (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
+        send(crlf_lines(data))
+    send(crlf_lines(carry))
     smtp.send((b"" if prev2 == b"\r\n" else b"\r\n") + b".\r\n")
 
 
