@@ -28,7 +28,7 @@ from exporters.notify import outbox
 from exporters.notify.alerts import daily_digest, enqueue_new_findings
 from exporters.notify.outbox import OutboxSender
 from exporters.reports.report import enqueue_reminders
-from monitor.config import Config, ConfigError, load_config, split_hostport
+from monitor.config import CREDENTIALS, Config, ConfigError, load_config, split_hostport
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.mailboxes.log_follower import follow
@@ -48,6 +48,9 @@ class Daemon:
     def __init__(self, config_path: Path, config: Config, *, jobs: bool = True) -> None:
         self.config_path = config_path
         self.config = config
+        # Worker processes inherit the environment and have no business with secrets: they are not
+        # told where the credentials are. Reloads still expand ${CREDENTIALS_DIRECTORY} from here.
+        self.environ = {CREDENTIALS: os.environ.pop(CREDENTIALS)} if CREDENTIALS in os.environ else {}
         self.jobs = jobs  # False: `mailmon filter`, the filter alone
         self.stop = asyncio.Event()
         self.store = AsyncStore(config.storage.database)
@@ -267,7 +270,7 @@ class Daemon:
     async def reload(self) -> None:
         """SIGHUP: validate the whole file; keep running on the old config if anything is wrong."""
         try:
-            new = load_config(self.config_path)
+            new = load_config(self.config_path, self.environ)
         except ConfigError as exc:
             for error in exc.errors:
                 log.error("reload refused: %s: %s", exc.path, error)
