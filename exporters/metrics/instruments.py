@@ -66,6 +66,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.unscored = Counter(
+            "mailmon_spam_unscored",
+            "Messages rspamd could not score, by what became of them (passed: fail_open; deferred: 451).",
+            ["outcome"],
+            registry=registry,
+        )
         self.sweeps = Counter("mailmon_sweeps", "Mailbox sweeps finished, by result.", ["result"], registry=registry)
         self.sweep_duration = Gauge(
             "mailmon_sweep_duration_seconds", "Duration of the last finished sweep.", registry=registry
@@ -88,6 +94,8 @@ class Metrics:
             self.dependency_errors.labels(dependency)
         for result in ("ok", "failed"):
             self.sweeps.labels(result)
+        for outcome in ("passed", "deferred"):
+            self.unscored.labels(outcome)
         for kind in ("alert", "digest", "reminder"):
             self.alert_mails.labels(kind)
             self.alert_failures.labels(kind)
@@ -103,6 +111,9 @@ class Metrics:
 
     def filter_fail_closed(self, reason: str) -> None:
         self.fail_closed.labels(reason).inc()
+
+    def spam_unscored(self, outcome: str) -> None:
+        self.unscored.labels(outcome).inc()
 
     # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
     def dependency_error(self, dependency: str) -> None:

@@ -36,6 +36,18 @@ class SpamScore:
         return f"rspamd {self.action} ({self.score:.1f}/{self.required:.1f}): {top}"
 
 
+def _header_value(value: str) -> bytes:
+    """An envelope value as rspamd reads it: the client's own bytes (UTF-8 for an SMTPUTF8 address).
+
+    http.client would encode a str as Latin-1 and fail on "nguyễn@…"; the envelope comes from
+    aiosmtpd decoded with surrogateescape, so this gives back exactly what the client sent.
+    """
+    raw = value.encode("utf-8", "surrogateescape")
+    if b"\r" in raw or b"\n" in raw:
+        raise RspamdUnavailable(f"line break in an envelope value: {value[:80]!r}")
+    return raw
+
+
 def check(
     url: str,
     body: IO[bytes] | bytes,
@@ -61,9 +73,9 @@ def check(
     try:
         conn.putrequest("POST", (parts.path.rstrip("/") or "") + "/checkv2")
         for name, value in headers.items():
-            conn.putheader(name, value)
+            conn.putheader(name, _header_value(value))
         for rcpt in rcpt_tos:
-            conn.putheader("Rcpt", rcpt)
+            conn.putheader("Rcpt", _header_value(rcpt))
         conn.endheaders()
         if isinstance(body, bytes):
             conn.send(body)

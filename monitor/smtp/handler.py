@@ -152,7 +152,8 @@ class FilterHandler:
             if av is not None:
                 evaluation = with_antivirus(evaluation, av, self.settings)
             score = await scoring
-            if isinstance(score, str):  # rspamd unavailable
+            if isinstance(score, str):  # rspamd unavailable: every such message is counted
+                self.events.spam_unscored("passed" if self.config.rspamd.fail_open else "deferred")
                 if not self.config.rspamd.fail_open:
                     return str(replies.R451_RSPAMD)
                 extra_headers += f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
