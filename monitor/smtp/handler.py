@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config, split_hostport
+from monitor.inspect.added_headers import field
 from monitor.inspect.pipeline import Evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
 from monitor.scanners import clamd, rspamd
@@ -35,12 +36,13 @@ VERSION_HEADER = "X-Mailmon"
 
 
 def tag_headers(evaluation: Evaluation) -> bytes:
-    """Header lines naming the findings of a delivered message (ASCII-safe, one per finding)."""
-    lines = [f"{VERSION_HEADER}: {evaluation.verdict.action} ({len(evaluation.findings)} findings)"]
+    """Header fields naming the findings of a delivered message, one per finding (added_headers.field:
+    no control characters, RFC 2047 for what is not ASCII)."""
+    out = field(VERSION_HEADER, f"{evaluation.verdict.action} ({len(evaluation.findings)} findings)")
     for finding in evaluation.findings:
         detail = " ".join(finding.detail.split())[:300]
-        lines.append(f"X-Mailmon-Finding: {finding.rule}; {finding.citation}; {finding.action}; {detail}")
-    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+        out += field("X-Mailmon-Finding", f"{finding.rule}; {finding.citation}; {finding.action}; {detail}")
+    return out
 
 
 def finding_rows(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
@@ -146,7 +148,7 @@ class FilterHandler:
                 if not self.config.clamav.fail_open:
                     return str(replies.R451_CLAMD)  # fail closed: Postfix keeps the message and retries
                 log.warning("fail_open: queue_id=%s passes without a virus scan (%s)", queue_id, av)
-                extra_headers += b"X-Mailmon-Virus-Scan: not scanned (clamd unavailable)\r\n"
+                extra_headers += field("X-Mailmon-Virus-Scan", "not scanned (clamd unavailable)")
                 # Recorded as a virus-unscanned finding too, so the gap shows in the store and reports.
                 av = AntivirusResult("unscanned", detail=f"clamd không trả lời / {av}")
             if av is not None:
@@ -156,7 +158,7 @@ class FilterHandler:
                 self.events.spam_unscored("passed" if self.config.rspamd.fail_open else "deferred")
                 if not self.config.rspamd.fail_open:
                     return str(replies.R451_RSPAMD)
-                extra_headers += f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
+                extra_headers += field("X-Mailmon-Spam-Scan", f"not scanned ({score[:120]})")
             elif score is not None:
                 evaluation, spam_headers = rspamd.with_spam_score(
                     evaluation, score, self.config.rspamd, self.settings.actions
