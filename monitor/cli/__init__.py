@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from monitor.cli import terminal
+
 # The command modules are imported only when they run: the filter's worker processes start by
 # importing this module again (multiprocessing "spawn"), and a worker needs none of them —
 # not even pydantic (about 10 MB a worker).
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from monitor.config import EX_CONFIG, ConfigError, load_config, resolve_path
 
     args = build_parser().parse_args(argv)
+    terminal.install()  # before logging binds stderr: log lines are escaped too
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
