@@ -123,6 +123,8 @@ class FilterSection(_Section):
         ipaddress.IPv4Network("127.0.0.0/8"),
         ipaddress.IPv6Network("::1/128"),
     ]
+    # Postfix's myhostname: the SASL login is taken only from the Received field it writes on top.
+    postfix_hostname: str = ""
     # Connections at once; past it a new one hears 421 and is closed (Postfix retries later).
     max_connections: int = Field(default=100, ge=1, le=10_000)
     # Idle time allowed while waiting for a command, and between two reads during DATA.

@@ -23,6 +23,7 @@ from monitor.smtp import replies, sending_windows
 from monitor.smtp.events import NO_EVENTS, FilterEvents
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import ReinjectError, Sessions, reinject
+from monitor.smtp.sender_identity import HEAD_BYTES, postfix_login, queue_key
 from monitor.smtp.spool import Spool
 from monitor.smtp.workers import Workers
 from monitor.store import AsyncStore
@@ -177,7 +178,7 @@ class FilterHandler:
             }
             action = evaluation.verdict.action
             if action in (Action.PASS, Action.TAG):
-                held = await self._sending_window(evaluation, mail_from, rcpt_tos, meta)
+                held = await self._sending_window(evaluation, spool, mail_from, rcpt_tos, meta)
                 if held:
                     return held
                 return await self._deliver(envelope, spool, evaluation, meta, extra_headers)
@@ -260,21 +261,31 @@ class FilterHandler:
         return "250 OK"
 
     async def _sending_window(
-        self, evaluation: Evaluation, mail_from: str, rcpt_tos: tuple[str, ...], meta: dict[str, Any]
+        self, evaluation: Evaluation, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...], meta: dict[str, Any]
     ) -> str | None:
-        sender = self.sender_of(mail_from, evaluation.auth_sender)
-        if not sender or not self.config.ratelimit.enabled:
+        if not self.config.ratelimit.enabled:
+            return None
+        # The SASL login as the local Postfix recorded it (monitor/smtp/sender_identity.py), never
+        # an "Authenticated sender:" the sender wrote further down.
+        login = postfix_login(spool.head(HEAD_BYTES), self.config.filter.postfix_hostname, meta["queue_id"])
+        sender = self.sender_of(mail_from, login or "")
+        if not sender:
             return None
         domains = self.settings.domains
         recipients = [(r, not domains.is_local(r)) for r in rcpt_tos]
         if not any(external for _, external in recipients) and evaluation.direction != "outbound":
             return None  # internal mail does not count towards the outbound windows
+        now = datetime.now(UTC)
+        hold = await self.store.call(lambda store: sending_windows.held(store, sender, now))
+        if hold is not None:  # held already (its envelope sender may be someone else's address)
+            log.warning("sender held sender=%s queue_id=%s: refused at DATA", sender, meta["queue_id"])
+            return replies.R451_HELD.with_detail(f"{hold.reason}; đến / until {hold.until:%H:%M %d/%m} UTC")
         limits = self._limits()
         cooldown = timedelta(minutes=self.config.ratelimit.cooldown_minutes)
+        # Counted by Postfix's queue id (or mailmon's own key), not by the sender's Message-ID.
+        key = queue_key(meta["queue_id"])
         reason = await self.store.call(
-            lambda store: sending_windows.record_and_check(
-                store, sender, recipients, evaluation.message_id, datetime.now(UTC), limits, cooldown
-            )
+            lambda store: sending_windows.record_and_check(store, sender, recipients, key, now, limits, cooldown)
         )
         if reason is None:
             return None
