@@ -103,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from monitor.cli.check_config import cmd_check_config, print_config_errors
     from monitor.config import EX_CONFIG, ConfigError, load_config, resolve_path
+    from monitor.store.files import private_umask
 
     args = build_parser().parse_args(argv)
     terminal.install()  # before logging binds stderr: log lines are escaped too
+    private_umask()  # what any command creates is 0600/0700, whatever umask it was started with
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

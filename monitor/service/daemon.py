@@ -37,6 +37,7 @@ from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
+from monitor.store.files import is_spool_leftover, private_dir
 
 log = logging.getLogger("mailmon.daemon")
 
@@ -70,11 +71,12 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        config.storage.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config.storage.quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(config.storage.spool_dir)
+        private_dir(config.storage.quarantine_dir)
         # Spool files left by a crash belong to messages never acknowledged: Postfix still has them.
+        # Only the spool's own files go: a spool_dir pointed at the wrong directory loses nothing.
         for stale in config.storage.spool_dir.iterdir():
-            if stale.is_file():
+            if is_spool_leftover(stale):
                 stale.unlink()
         await self.store.open()
         self.registry = CollectorRegistry()
