@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("show", "print one message"), ("release", "deliver it"), ("delete", "remove it")):
         q = qsub.add_parser(name, parents=[common], help=text)
         q.add_argument("id")
+        if name == "release":
+            q.add_argument(
+                "--rejected-copy",
+                action="store_true",
+                help="release the kept copy of a message that was rejected (its sender was told it was not sent)",
+            )
+            q.add_argument("--reason", default="", help="why it is released (recorded; required with --rejected-copy)")
     return parser
 
 
