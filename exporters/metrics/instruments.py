@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
 from monitor.store import Store
+from monitor.store.alert_outbox import dead_letters
 from rules.mailbox_facts import AccountProfile
 
 DIRECTIONS = ("outbound", "inbound", "internal", "relay")
@@ -190,7 +191,7 @@ class StoreCollector(Collector):
         return families + cached
 
     def _read_store(self, store: Store) -> list[Metric]:
-        q_messages, q_bytes, pending, oldest, last_sweep = _store_families()
+        q_messages, q_bytes, pending, oldest, last_sweep, dead = _store_families()
         count, size = store.db.execute(
             "select count(*), coalesce(sum(size), 0) from quarantine where status = 'held'"
         ).fetchone()
@@ -205,6 +206,7 @@ class StoreCollector(Collector):
                 age = max(0.0, self.clock() - datetime.fromisoformat(first).timestamp())
         pending.add_metric([], depth)
         oldest.add_metric([], age)
+        dead.add_metric([], dead_letters(store))
         # The last sweep of this process, or (after a restart) the newest successful poll it stored.
         polled = store.db.execute("select max(polled_at) from mailbox_status where error is null or error = ''")
         newest = polled.fetchone()[0]
@@ -213,7 +215,7 @@ class StoreCollector(Collector):
             parsed = datetime.fromisoformat(newest)
             stored = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
         last_sweep.add_metric([], max(self.last_sweep(), stored))
-        return [q_messages, q_bytes, pending, oldest, last_sweep]
+        return [q_messages, q_bytes, pending, oldest, last_sweep, dead]
 
     def _mailbox_state(self, store: Store) -> list[Metric]:
         now = datetime.fromtimestamp(self.clock(), self.tz)
@@ -231,6 +233,10 @@ def _store_families() -> list[GaugeMetricFamily]:
         ),
         GaugeMetricFamily(
             "mailmon_sweep_last_success_timestamp_seconds", "Unix time of the last successful mailbox sweep."
+        ),
+        GaugeMetricFamily(
+            "mailmon_alert_outbox_dead_letters",
+            "Alert and digest mails given up on (refused for good, or out of attempts); kept in the outbox.",
         ),
     ]
 
