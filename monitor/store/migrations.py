@@ -187,3 +187,12 @@ def _m6_login_days(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX idx_login_days_user_last_login ON login_days (user, last_login)")
     db.execute(ADD_LOGIN_DAYS, [0])
+
+
+@migrations(name="0007_quarantine_releases")
+def _m7_quarantine_releases(db: sqlite_utils.Database) -> None:
+    # Who released which quarantined message, when and why (monitor/store/releases.py).
+    db.table("quarantine_releases").create(
+        {"id": int, "quarantine_id": str, "time": str, "who": str, "why": str, "was": str, "reply": str}, pk="id"
+    )
+    db.table("quarantine_releases").create_index(["quarantine_id"])
