@@ -76,23 +76,27 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class RssSampler(threading.Thread):
-    """Peak of the summed RSS of a process tree, sampled every 50 ms."""
+    """Peaks of the summed RSS and of the tasks (threads of all processes) of a process tree,
+    sampled every 50 ms: what the unit's MemoryHigh/MemoryMax and TasksMax are sized from."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.peak_tasks, self.stop = pid, 0, 0, threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = 0
+            total = tasks = 0
             for p in tree(self.pid):
                 try:
                     for line in Path(f"/proc/{p}/status").read_text().splitlines():
                         if line.startswith("VmRSS:"):
                             total += int(line.split()[1]) * 1024
+                        elif line.startswith("Threads:"):
+                            tasks += int(line.split()[1])
                 except OSError:
                     continue
             self.peak = max(self.peak, total)
+            self.peak_tasks = max(self.peak_tasks, tasks)
             time.sleep(0.05)
 
 
@@ -148,6 +152,7 @@ def measure(
         "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000,
         "cpu_ms_per_msg": cpu / len(messages) * 1000,
         "peak_rss_mb": sampler.peak / 2**20,
+        "peak_tasks": sampler.peak_tasks,
         "text_p50_ms": statistics.median(text_lat) * 1000,
         "errors": errors,
         **{f"{k}_cpu_ms_per_msg": v / len(messages) * 1000 for k, v in beside.items()},
@@ -254,6 +259,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     big_peak = 0.0
+    big_tasks = 0
     clamd = None
     try:
         sink = free_port()
@@ -294,7 +300,8 @@ def main() -> None:
         sampler.stop.set()
         sampler.join()
         big_peak = sampler.peak / 2**20
-        print(f"filter, 8 concurrent 40 MB messages: peak RSS {big_peak:.0f} MB", flush=True)
+        big_tasks = sampler.peak_tasks
+        print(f"filter, 8 concurrent 40 MB messages: peak RSS {big_peak:.0f} MB, {big_tasks} tasks", flush=True)
 
         if shutil.which("amavisd"):
             clamd = fresh_clamd(work, clamd)
@@ -334,11 +341,11 @@ def main() -> None:
         )
     print("(CPU columns: milliseconds a message; clamd, sink and sender are shared by every target)")
     f, rl = results["filter"], results["relay"]
-    print(f"RESULT peak_rss_mb_8x40mb={big_peak:.0f}")
+    print(f"RESULT peak_rss_mb_8x40mb={big_peak:.0f} peak_tasks_8x40mb={big_tasks}")
     line = (
         f"RESULT relay_msgs_per_s={rl['msgs_per_s']:.1f} filter_msgs_per_s={f['msgs_per_s']:.1f} "
         f"filter_vs_relay={f['msgs_per_s'] / rl['msgs_per_s']:.2f} text_p50_ms_filter={f['text_p50_ms']:.1f} "
-        f"peak_rss_mb_filter={f['peak_rss_mb']:.0f}"
+        f"peak_rss_mb_filter={f['peak_rss_mb']:.0f} peak_tasks_filter={f['peak_tasks']}"
     )
     if "amavis" in results:
         a = results["amavis"]

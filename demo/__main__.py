@@ -43,6 +43,8 @@ def ports_for(config_path: Path) -> Ports:
         sieve=split_hostport(config.dovecot.managesieve)[1],
         sink=10099,
         clamd=13310,
+        submission=2587,
+        auth=10031,
     )
 
 

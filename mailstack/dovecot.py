@@ -126,6 +126,14 @@ namespace inbox {{
   }}
 }}
 
+# Postfix's SASL (smtpd_sasl_type = dovecot) asks here, on loopback
+service auth {{
+  inet_listener {{
+    address = 127.0.0.1
+    port = {p.auth}
+  }}
+}}
+
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1

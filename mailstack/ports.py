@@ -25,6 +25,8 @@ class Ports:
     sieve: int  # Dovecot ManageSieve
     sink: int  # capture sink for every non-local domain (aiosmtpd, in-process)
     clamd: int  # clamd TCP (only used with with_clamd=True)
+    submission: int  # Postfix smtpd that takes only SASL-authenticated mail (Dovecot's auth)
+    auth: int  # Dovecot's auth service, for Postfix's SASL (smtpd_sasl_type = dovecot)
 
     @classmethod
     def free(cls) -> Ports:

@@ -120,6 +120,11 @@ default_transport = smtp:[127.0.0.1]:{p.sink}
 relay_transport = smtp:[127.0.0.1]:{p.sink}
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 
+# SASL through Dovecot's auth service; the login goes into the Received header Postfix adds
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:127.0.0.1:{p.auth}
+smtpd_sasl_authenticated_header = yes
+
 # after-queue content filter: everything accepted goes to the filter under test
 content_filter = mailmon:[127.0.0.1]:{p.filter}
 
@@ -142,6 +147,12 @@ maximal_backoff_time = 30s
   -o smtpd_proxy_filter=127.0.0.1:{p.filter}
   -o smtpd_proxy_timeout=300s
   -o content_filter=
+# Submission: only SASL-authenticated clients (after-queue, through the content filter like smtp).
+127.0.0.1:{p.submission} inet n -      n       -       -       smtpd
+  -o syslog_name={name}/submission
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 # Re-injection listener for the filter: no content_filter, no repeated checks.
 127.0.0.1:{p.reinject} inet n  -       n       -       20      smtpd
   -o syslog_name={name}/reinject
@@ -217,6 +228,7 @@ mailmon   unix  -       -       n       -       10      smtp
             (p.smtp, "smtpd"),
             (p.smtp_prequeue, "before-queue smtpd"),
             (p.reinject, "re-injection smtpd"),
+            (p.submission, "submission smtpd"),
         ):
             wait_greeting(
                 port,

@@ -223,10 +223,15 @@ class MailStack:
         *,
         port: int | None = None,
         timeout: float = 120,
+        login: str | None = None,
     ) -> dict[str, tuple[int, bytes]]:
         """Send with smtplib to ``port`` (default ``ports.smtp``); returns the refused-recipients
-        dict and raises smtplib errors (e.g. SMTPDataError for a before-queue 550)."""
-        with smtplib.SMTP(HOST, port or self.ports.smtp, local_hostname="client.test", timeout=timeout) as smtp:
+        dict and raises smtplib errors (e.g. SMTPDataError for a before-queue 550).
+        ``login``: authenticate as that user (its password from ``users``) on ``ports.submission``."""
+        port = port or (self.ports.submission if login else self.ports.smtp)
+        with smtplib.SMTP(HOST, port, local_hostname="client.test", timeout=timeout) as smtp:
+            if login:
+                smtp.login(login, self._password(login))
             return smtp.sendmail(mail_from, rcpt_tos, message_bytes(msg))
 
     def flush_queue(self) -> None:

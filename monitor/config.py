@@ -2,13 +2,16 @@
 
 Secrets never live in config.toml: keys ending in ``_file`` name files that hold them. Relative
 paths are resolved against the directory of the config file, so the repository's example
-config.toml runs the demo from any working directory.
+config.toml runs the demo from any working directory. ``${CREDENTIALS_DIRECTORY}`` in a path is
+the directory systemd gives a unit's ``LoadCredential=`` files (the only variable expanded).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +28,7 @@ from rules.profile import PROFILE_NAMES, RULE_IDS, Profile, check_overrides, loa
 
 DEFAULT_PATHS = (Path("/etc/mailmon/config.toml"), Path("config.toml"))
 EX_CONFIG = 78
+CREDENTIALS = "CREDENTIALS_DIRECTORY"
 
 HostPort = Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")]
 Domain = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
@@ -123,6 +127,20 @@ class FilterSection(_Section):
     # Bytes of messages being parsed at once; a larger message still goes, alone (memory bound).
     parse_bytes_in_flight: int = Field(default=32 * 2**20, ge=2**20)
     quarantine_rejected: bool = True
+    # Peers whose XFORWARD (Postfix's original client and queue id) is believed; others get 550.
+    xforward_clients: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
+        ipaddress.IPv4Network("127.0.0.0/8"),
+        ipaddress.IPv6Network("::1/128"),
+    ]
+    # Postfix's myhostname: the SASL login is taken only from the Received field it writes on top.
+    postfix_hostname: str = ""
+    # Connections at once; past it a new one hears 421 and is closed (Postfix retries later).
+    max_connections: int = Field(default=100, ge=1, le=10_000)
+    # Idle time allowed while waiting for a command, and between two reads during DATA.
+    command_timeout_seconds: float = Field(default=300.0, gt=0)
+    data_timeout_seconds: float = Field(default=180.0, gt=0)
+    # Free space the spool's file system keeps: below it MAIL gets 452 4.3.1 and Postfix waits.
+    spool_min_free_bytes: int = Field(default=100 * 2**20, ge=0)
 
 
 class Inspection(_Section):
@@ -290,8 +308,11 @@ def resolve_path(explicit: str | Path | None) -> Path:
     return DEFAULT_PATHS[0]
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate the whole file; raise ConfigError listing every problem."""
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the whole file; raise ConfigError listing every problem.
+
+    ``environ`` supplies ``CREDENTIALS_DIRECTORY`` (default: this process's environment).
+    """
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
@@ -307,7 +328,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(path, [_describe(e) for e in exc.errors()] + errors) from exc
     if errors:
         raise ConfigError(path, errors)
-    return _resolve_paths(config, path.parent.resolve())
+    credentials = (os.environ if environ is None else environ).get(CREDENTIALS, "")
+    return _resolve_paths(config, path.parent.resolve(), credentials)
 
 
 def _unknown_rules(data: dict[str, Any]) -> list[str]:
@@ -359,9 +381,24 @@ def _describe(error: Any) -> str:
     return f"{where}: {message}{shown}"
 
 
-def _resolve_paths(config: Config, base: Path) -> Config:
+_CREDENTIALS_VAR = "${" + CREDENTIALS + "}"
+_UNSET = (
+    f"{_CREDENTIALS_VAR} is not set (systemd sets it for a unit with LoadCredential=; "
+    f"elsewhere run with {CREDENTIALS}=/etc/mailmon/secrets)"
+)
+
+
+def _resolve_paths(config: Config, base: Path, credentials: str) -> Config:
+    def resolve(p: Path) -> Path:
+        text = str(p)
+        if _CREDENTIALS_VAR in text:
+            if not credentials:
+                return p  # left as written: check-config and read_secret say what is missing
+            p = Path(text.replace(_CREDENTIALS_VAR, credentials))
+        return p if p.is_absolute() else base / p
+
     def fix(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else base / p
+        return None if p is None else resolve(p)
 
     storage = config.storage.model_copy(
         update={k: fix(getattr(config.storage, k)) for k in ("database", "spool_dir", "quarantine_dir")}
@@ -370,17 +407,33 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         update={
             "master_password_file": fix(config.dovecot.master_password_file),
             "last_login_dict": fix(config.dovecot.last_login_dict),
-            "virtual_alias_maps": [base / p if not p.is_absolute() else p for p in config.dovecot.virtual_alias_maps],
+            "virtual_alias_maps": [resolve(p) for p in config.dovecot.virtual_alias_maps],
         }
     )
     alerts = config.alerts.model_copy(update={"password_file": fix(config.alerts.password_file)})
     return config.model_copy(update={"storage": storage, "dovecot": dovecot, "alerts": alerts})
 
 
+def unexpanded_credentials(config: Config) -> list[str]:
+    """One error per path that names ${CREDENTIALS_DIRECTORY} while it is not set."""
+    paths = {
+        "storage.database": config.storage.database,
+        "storage.spool_dir": config.storage.spool_dir,
+        "storage.quarantine_dir": config.storage.quarantine_dir,
+        "dovecot.master_password_file": config.dovecot.master_password_file,
+        "dovecot.last_login_dict": config.dovecot.last_login_dict,
+        "alerts.password_file": config.alerts.password_file,
+        **{f"dovecot.virtual_alias_maps.{i}": p for i, p in enumerate(config.dovecot.virtual_alias_maps)},
+    }
+    return [f"{where}: {_UNSET}" for where, p in paths.items() if p is not None and _CREDENTIALS_VAR in str(p)]
+
+
 def read_secret(path: Path | None, what: str) -> str:
     """The first line of a secret file (systemd credentials and `echo pw > file` both work)."""
     if path is None:
         raise ConfigError(Path("config.toml"), [f"{what}: no file is configured"])
+    if _CREDENTIALS_VAR in str(path):
+        raise ConfigError(path, [f"{what}: {_UNSET}"])
     try:
         return path.read_text("utf-8").splitlines()[0].strip()
     except (OSError, IndexError) as exc:

@@ -46,7 +46,7 @@ def config_file(tmp_path: Path) -> Path:
 
 # --- the real mail stack and the filter as a real process -----------------------------------
 
-USERS = {**default_users(), "postmaster@example.gov.vn": "pm-secret"}
+USERS = {**default_users(), "postmaster@example.gov.vn": "pm-secret", "giamdoc@example.gov.vn": "gd-secret"}
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
 from monitor.store import Store
+from monitor.store.alert_outbox import dead_letters
 from rules.accounts import quota_limit_mb
 from rules.mailbox_facts import AccountProfile
 
@@ -67,6 +68,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.unscored = Counter(
+            "mailmon_spam_unscored",
+            "Messages rspamd could not score, by what became of them (passed: fail_open; deferred: 451).",
+            ["outcome"],
+            registry=registry,
+        )
         self.sweeps = Counter("mailmon_sweeps", "Mailbox sweeps finished, by result.", ["result"], registry=registry)
         self.sweep_duration = Gauge(
             "mailmon_sweep_duration_seconds", "Duration of the last finished sweep.", registry=registry
@@ -89,6 +96,8 @@ class Metrics:
             self.dependency_errors.labels(dependency)
         for result in ("ok", "failed"):
             self.sweeps.labels(result)
+        for outcome in ("passed", "deferred"):
+            self.unscored.labels(outcome)
         for kind in ("alert", "digest", "reminder"):
             self.alert_mails.labels(kind)
             self.alert_failures.labels(kind)
@@ -104,6 +113,9 @@ class Metrics:
 
     def filter_fail_closed(self, reason: str) -> None:
         self.fail_closed.labels(reason).inc()
+
+    def spam_unscored(self, outcome: str) -> None:
+        self.unscored.labels(outcome).inc()
 
     # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
     def dependency_error(self, dependency: str) -> None:
@@ -180,7 +192,7 @@ class StoreCollector(Collector):
         return families + cached
 
     def _read_store(self, store: Store) -> list[Metric]:
-        q_messages, q_bytes, pending, oldest, last_sweep = _store_families()
+        q_messages, q_bytes, pending, oldest, last_sweep, dead = _store_families()
         count, size = store.db.execute(
             "select count(*), coalesce(sum(size), 0) from quarantine where status = 'held'"
         ).fetchone()
@@ -195,6 +207,7 @@ class StoreCollector(Collector):
                 age = max(0.0, self.clock() - datetime.fromisoformat(first).timestamp())
         pending.add_metric([], depth)
         oldest.add_metric([], age)
+        dead.add_metric([], dead_letters(store))
         # The last sweep of this process, or (after a restart) the newest successful poll it stored.
         polled = store.db.execute("select max(polled_at) from mailbox_status where error is null or error = ''")
         newest = polled.fetchone()[0]
@@ -203,7 +216,7 @@ class StoreCollector(Collector):
             parsed = datetime.fromisoformat(newest)
             stored = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
         last_sweep.add_metric([], max(self.last_sweep(), stored))
-        return [q_messages, q_bytes, pending, oldest, last_sweep]
+        return [q_messages, q_bytes, pending, oldest, last_sweep, dead]
 
     def _mailbox_state(self, store: Store) -> list[Metric]:
         now = datetime.fromtimestamp(self.clock(), self.tz)
@@ -221,6 +234,10 @@ def _store_families() -> list[GaugeMetricFamily]:
         ),
         GaugeMetricFamily(
             "mailmon_sweep_last_success_timestamp_seconds", "Unix time of the last successful mailbox sweep."
+        ),
+        GaugeMetricFamily(
+            "mailmon_alert_outbox_dead_letters",
+            "Alert and digest mails given up on (refused for good, or out of attempts); kept in the outbox.",
         ),
     ]
 

@@ -42,7 +42,7 @@ def _m1_outbox(db: sqlite_utils.Database) -> None:
             "text": str,
             "html": str,
             "message_id": str,  # fixed at enqueue: a resend after a lost reply carries the same id
-            "status": str,  # pending | sent | failed (a permanent 5xx; kept for the operator)
+            "status": str,  # pending | sent | failed (dead letter: a 5xx or out of attempts; kept)
             "attempts": int,
             "next_attempt_at": str,
             "last_error": str,
@@ -139,7 +139,12 @@ class OutboxSender:
     """Sends due outbox mails through one relay: STARTTLS with a verified context and AUTH if configured.
 
     A mail is marked sent only after the relay's 250 for DATA; any other outcome leaves it pending
-    with ``next_attempt_at`` pushed back exponentially (``base_delay`` doubling up to ``max_delay``).
+    with ``next_attempt_at`` pushed back exponentially (``base_delay`` doubling up to ``max_delay``),
+    each mail on its own. A permanent refusal (5xx), or ``max_attempts`` temporary failures (12:
+    about seven hours of trying), puts it in the dead-letter state ``failed``: kept for the operator,
+    counted in ``mailmon_alert_outbox_dead_letters``, never tried again. A mail that breaks the
+    session (the relay answers 421 or drops the connection) does not take the others with it: the
+    next mail gets a new session.
     """
 
     def __init__(
@@ -153,6 +158,7 @@ class OutboxSender:
         timeout: float = 30.0,
         base_delay: timedelta = timedelta(minutes=1),
         max_delay: timedelta = timedelta(hours=1),
+        max_attempts: int = 12,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
         metrics: Metrics | None = None,
@@ -161,7 +167,7 @@ class OutboxSender:
         self.host, self.port = host.strip("[]") or "127.0.0.1", int(port or 25)
         self.starttls, self.username, self.password_file = starttls, username, password_file
         self.from_address, self.timeout = from_address, timeout
-        self.base_delay, self.max_delay = base_delay, max_delay
+        self.base_delay, self.max_delay, self.max_attempts = base_delay, max_delay, max_attempts
         self.ssl_context, self.local_hostname, self.metrics = ssl_context, local_hostname, metrics
 
     # -- the three steps, so the daemon keeps SMTP off its store thread -----------------------------
@@ -183,14 +189,24 @@ class OutboxSender:
             log.warning("alert relay unavailable: %s", error)
             return [_Result(r["id"], r["kind"], "deferred", error) for r in rows]
         results = []
+        session: smtplib.SMTP | None = smtp
         try:
             for row in rows:
-                results.append(self._send_one(smtp, row))
+                if session is None:  # the previous mail broke the session: a new one for this mail
+                    try:
+                        session = self._connect()
+                    except (OSError, smtplib.SMTPException) as exc:
+                        results.append(_Result(row["id"], row["kind"], "deferred", f"relay: {exc}"))
+                        continue
+                results.append(self._send_one(session, row))
+                if session.sock is None:  # smtplib closed it (a 421, a dropped connection)
+                    session = None
         finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()
+            if session is not None:
+                try:
+                    session.quit()
+                except (OSError, smtplib.SMTPException):
+                    session.close()
         return results
 
     def record(self, store: Store, results: Sequence[_Result], now: datetime) -> SendReport:
@@ -205,6 +221,9 @@ class OutboxSender:
                     report.sent.append(result.id)
                 elif result.outcome == "failed":
                     update["status"] = "failed"
+                    report.failed.append(result.id)
+                elif attempts >= self.max_attempts:  # retried long enough: the dead-letter state
+                    update.update(status="failed", last_error=f"gave up after {attempts} attempts: {result.error}")
                     report.failed.append(result.id)
                 else:
                     delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from monitor.cli import terminal
+
 # The command modules are imported only when they run: the filter's worker processes start by
 # importing this module again (multiprocessing "spawn"), and a worker needs none of them —
 # not even pydantic (about 10 MB a worker).
@@ -116,14 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("show", "print one message"), ("release", "deliver it"), ("delete", "remove it")):
         q = qsub.add_parser(name, parents=[common], help=text)
         q.add_argument("id")
+        if name == "release":
+            q.add_argument(
+                "--rejected-copy",
+                action="store_true",
+                help="release the kept copy of a message that was rejected (its sender was told it was not sent)",
+            )
+            q.add_argument("--reason", default="", help="why it is released (recorded; required with --rejected-copy)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from monitor.cli.check_config import cmd_check_config, print_config_errors
     from monitor.config import EX_CONFIG, ConfigError, load_config, resolve_path
+    from monitor.store.files import private_umask
 
     args = build_parser().parse_args(argv)
+    terminal.install()  # before logging binds stderr: log lines are escaped too
+    private_umask()  # what any command creates is 0600/0700, whatever umask it was started with
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

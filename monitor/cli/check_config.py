@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from monitor.config import EX_CONFIG, ConfigError, load_config
+from monitor.config import EX_CONFIG, ConfigError, load_config, unexpanded_credentials
 
 
 def print_config_errors(exc: ConfigError) -> None:
@@ -19,6 +19,10 @@ def cmd_check_config(path: Path) -> int:
         config = load_config(path)
     except ConfigError as exc:
         print_config_errors(exc)
+        return EX_CONFIG
+    unset = unexpanded_credentials(config)
+    if unset:  # the service could not read its secrets with this environment
+        print_config_errors(ConfigError(path, unset))
         return EX_CONFIG
     profile = config.load_profile()
     on = sum(1 for policy in profile.rules.values() if policy.enabled)

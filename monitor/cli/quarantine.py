@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sys
 from typing import Any
 
@@ -10,6 +12,7 @@ from monitor.config import Config
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.release import release
 from monitor.store import Store
+from monitor.store.releases import record_release
 
 
 def run(config: Config, args: Any) -> int:
@@ -38,6 +41,28 @@ def run(config: Config, args: Any) -> int:
         quarantine.delete(store, args.id)
         print(f"đã xoá / deleted {args.id}")
         return 0
+    status = entry["status"]
+    if status == "rejected" and not args.rejected_copy:
+        print(
+            f"{args.id} là bản lưu của thư đã bị từ chối / is the kept copy of a rejected message: its sender "
+            "was told it was not delivered. Release it with --rejected-copy --reason \"...\"",
+            file=sys.stderr,
+        )
+        return 1
+    if status not in ("held", "rejected"):
+        print(f"{args.id} không thể chuyển / cannot be released: status {status}", file=sys.stderr)
+        return 1
+    if status == "rejected" and not args.reason.strip():
+        print("--rejected-copy cần lý do / needs --reason", file=sys.stderr)
+        return 1
     reply = release(config, store, quarantine, entry)
+    record_release(store, args.id, operator(), args.reason.strip(), status, reply)
     print(f"đã chuyển / released {args.id}: {reply}")
     return 0
+
+
+def operator() -> str:
+    """Who runs the command: the login behind sudo if any, else this process's user."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    sudo = os.environ.get("SUDO_USER", "")
+    return f"{sudo} (sudo, as {user})" if sudo and sudo != user else user

@@ -17,6 +17,8 @@ def run(config: Config, args: Any) -> int:
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"đã ghi / written {args.output} ({len(data):,} bytes)")
+    elif sys.stdout.isatty():  # read on screen: through the escaping text stream
+        sys.stdout.write(data.decode("utf-8", "replace"))
     else:
         sys.stdout.buffer.write(data)
     return 0

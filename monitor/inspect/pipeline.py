@@ -6,7 +6,6 @@ the event loop), and ``mailmon scan`` runs it inline. No sockets, no store.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -39,8 +38,6 @@ class Evaluation:
     attachments: tuple[Attachment, ...]
     problems: tuple[str, ...]
     seconds: float
-    # The SASL login Postfix recorded ("Authenticated sender:" in its Received header), if any.
-    auth_sender: str = ""
     # What clamd is given (monitor/scanners/antivirus.py): these attachments decoded, the rest of the message
     # raw; None when the whole raw message goes to clamd (a limit was hit, or too many attachments).
     attachment_ranges: tuple[BodyRange, ...] | None = None
@@ -62,18 +59,6 @@ def facts_from(parsed: ParsedMessage, mail_from: str, rcpt_tos: tuple[str, ...],
         limit_hits=tuple(parsed.limit_hits),
         body_text="\n".join(parsed.body_text),
     )
-
-
-_AUTH = re.compile(r"\(Authenticated sender: ([^)\s]+)\)", re.IGNORECASE)
-
-
-def authenticated_sender(facts: MessageFacts) -> str:
-    """The login of the newest Received header Postfix stamped with smtpd_sasl_authenticated_header."""
-    for value in facts.header_all("Received"):
-        match = _AUTH.search(value)
-        if match:
-            return match.group(1).lower()
-    return ""
 
 
 def run_rules(facts: MessageFacts, profile: Profile, rules: Mapping[str, TrafficRule]) -> list[Finding]:
@@ -99,7 +84,6 @@ def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: S
         attachments=facts.attachments,
         problems=facts.problems,
         seconds=time.perf_counter() - started,
-        auth_sender=authenticated_sender(facts),
         attachment_ranges=clamd_ranges(parsed),
     )
 

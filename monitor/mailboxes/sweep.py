@@ -77,6 +77,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _tls_context(mode: str, host: str) -> ssl.SSLContext | None:
+    """STARTTLS unless ``mode`` is "none", or "auto" and ``host`` is loopback (nothing leaves the machine)."""
+    if mode == "none" or (mode == "auto" and _is_loopback(host)):
+        return None
+    return ssl.create_default_context()
+
+
 class _Connection:
     """A line-oriented client connection; literals ({N} / {N+}) are read into the line."""
 
@@ -193,9 +200,10 @@ class Poller:
         self.imap = split_hostport(d.imap)
         self.sieve = split_hostport(d.managesieve)
         self.timeout = d.box_timeout_seconds
-        self.tls = d.tls != "none" and not (d.tls == "auto" and _is_loopback(self.imap[0]))
-        # verified: certificate and host name; built once, not per box
-        self.tls_context = ssl.create_default_context() if self.tls else None
+        # Each server on its own: a ManageSieve elsewhere than a loopback IMAP still gets TLS before
+        # the master password is sent to it. Verified: certificate and host name; built once.
+        self.imap_tls = _tls_context(d.tls, self.imap[0])
+        self.sieve_tls = _tls_context(d.tls, self.sieve[0])
 
     def _plain(self, address: str) -> bytes:
         return base64.b64encode(f"{address}\0{self.master}\0{self.password}".encode())
@@ -232,10 +240,10 @@ class Poller:
                 raise ProtocolError(f"IMAP greeting: {greeting.decode(errors='replace')}"[:300])
             if b"SASL-IR" not in greeting.upper():
                 raise ProtocolError("IMAP server without SASL-IR (login with an initial response)")
-            if self.tls_context is not None:
+            if self.imap_tls is not None:
                 conn.send(b"t STARTTLS")
                 await conn.expect_ok(b"t", "STARTTLS")
-                await conn.starttls(self.tls_context, host)
+                await conn.starttls(self.imap_tls, host)
             auth = b"a AUTHENTICATE PLAIN " + self._plain(status.address)
             # EXAMINE, not SELECT: reading must not set \Seen or otherwise change the box
             conn.send(auth, b"q GETQUOTAROOT INBOX", b"x EXAMINE INBOX", b"s UID SEARCH UNSEEN")
@@ -272,10 +280,10 @@ class Poller:
         conn = await _Sieve.open(host, port)
         try:
             await conn.expect_ok("greeting")
-            if self.tls_context is not None:
+            if self.sieve_tls is not None:
                 conn.send(b"STARTTLS")
                 await conn.expect_ok("STARTTLS")
-                await conn.starttls(self.tls_context, host)
+                await conn.starttls(self.sieve_tls, host)
                 await conn.expect_ok("capabilities after STARTTLS")
             conn.send(b'AUTHENTICATE "PLAIN" "' + self._plain(status.address) + b'"', b"LISTSCRIPTS")
             await conn.expect_ok("login")

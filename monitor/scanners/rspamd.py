@@ -14,6 +14,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from monitor.config import Rspamd
+from monitor.inspect.added_headers import field as header_field
 from monitor.inspect.pipeline import Evaluation, Settings
 from monitor.inspect.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
@@ -34,6 +35,18 @@ class SpamScore:
     def detail(self) -> str:
         top = ", ".join(self.symbols[:6])
         return f"rspamd {self.action} ({self.score:.1f}/{self.required:.1f}): {top}"
+
+
+def _header_value(value: str) -> bytes:
+    """An envelope value as rspamd reads it: the client's own bytes (UTF-8 for an SMTPUTF8 address).
+
+    http.client would encode a str as Latin-1 and fail on "nguyễn@…"; the envelope comes from
+    aiosmtpd decoded with surrogateescape, so this gives back exactly what the client sent.
+    """
+    raw = value.encode("utf-8", "surrogateescape")
+    if b"\r" in raw or b"\n" in raw:
+        raise RspamdUnavailable(f"line break in an envelope value: {value[:80]!r}")
+    return raw
 
 
 def check(
@@ -61,9 +74,9 @@ def check(
     try:
         conn.putrequest("POST", (parts.path.rstrip("/") or "") + "/checkv2")
         for name, value in headers.items():
-            conn.putheader(name, value)
+            conn.putheader(name, _header_value(value))
         for rcpt in rcpt_tos:
-            conn.putheader("Rcpt", rcpt)
+            conn.putheader("Rcpt", _header_value(rcpt))
         conn.endheaders()
         if isinstance(body, bytes):
             conn.send(body)
@@ -93,7 +106,7 @@ def with_spam_score(
 ) -> tuple[Evaluation, bytes]:
     """rspamd's opinion folded into the verdict: outbound spam is a `spam` finding under policy (citing the
     profile's clauses, when the profile has the rule); inbound spam is tagged and counted."""
-    header = f"X-Mailmon-Spam-Score: {score.score:.1f}/{score.required:.1f} ({score.action})\r\n".encode()
+    header = header_field("X-Mailmon-Spam-Score", f"{score.score:.1f}/{score.required:.1f} ({score.action})")
     spam = settings.profile.cite(TRAFFIC_RULES["spam"].finding(score.detail()))
     outbound = evaluation.direction in ("outbound", "internal") and settings.profile.in_force("spam")
     if outbound and score.action in rules.outbound_spam_actions:
@@ -101,7 +114,7 @@ def with_spam_score(
     elif evaluation.direction in ("inbound", "relay") and score.action in rules.inbound_spam_actions:
         tagged = replace(spam, action=Action.TAG)
         verdict = Verdict(max(evaluation.verdict.action, Action.TAG), (*evaluation.findings, tagged))
-        header += b"X-Mailmon-Spam: yes\r\n"
+        header += header_field("X-Mailmon-Spam", "yes")
     else:
         return evaluation, header
     return replace(evaluation, verdict=verdict), header

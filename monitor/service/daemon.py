@@ -28,13 +28,15 @@ from exporters.notify import outbox
 from exporters.notify.alerts import daily_digest, enqueue_new_findings
 from exporters.notify.outbox import OutboxSender
 from exporters.reports.report import enqueue_reminders
-from monitor.config import Config, ConfigError, load_config, split_hostport
+from monitor.config import CREDENTIALS, Config, ConfigError, load_config, split_hostport
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.log_follower import follow
 from monitor.service.sdnotify import notify, watchdog_interval
+from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
+from monitor.store.files import is_spool_leftover, private_dir
 
 log = logging.getLogger("mailmon.daemon")
 
@@ -46,6 +48,9 @@ class Daemon:
     def __init__(self, config_path: Path, config: Config, *, jobs: bool = True) -> None:
         self.config_path = config_path
         self.config = config
+        # Worker processes inherit the environment and have no business with secrets: they are not
+        # told where the credentials are. Reloads still expand ${CREDENTIALS_DIRECTORY} from here.
+        self.environ = {CREDENTIALS: os.environ.pop(CREDENTIALS)} if CREDENTIALS in os.environ else {}
         self.jobs = jobs  # False: `mailmon filter`, the filter alone
         self.stop = asyncio.Event()
         self.store = AsyncStore(config.storage.database)
@@ -53,7 +58,7 @@ class Daemon:
         self.server: asyncio.base_events.Server | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.tasks: list[asyncio.Task[Any]] = []
-        self.connections: set[FilterSMTP] = set()
+        self.connections = Connections(config.filter.max_connections)
         self.started_at = datetime.now(UTC)
         self.metrics_server: MetricsServer | None = None
         self.last_sweep: str = "chưa / not yet"
@@ -65,11 +70,12 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        config.storage.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config.storage.quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(config.storage.spool_dir)
+        private_dir(config.storage.quarantine_dir)
         # Spool files left by a crash belong to messages never acknowledged: Postfix still has them.
+        # Only the spool's own files go: a spool_dir pointed at the wrong directory loses nothing.
         for stale in config.storage.spool_dir.iterdir():
-            if stale.is_file():
+            if is_spool_leftover(stale):
                 stale.unlink()
         await self.store.open()
         self.registry = CollectorRegistry()
@@ -99,17 +105,21 @@ class Daemon:
     def _protocol(self) -> FilterSMTP:
         assert self.handler is not None
         config = self.config
-        proto = FilterSMTP(
+        section = config.filter
+        return FilterSMTP(
             self.handler,
             spool_dir=config.storage.spool_dir,
-            spool_memory_limit=config.filter.spool_memory_bytes,
-            data_size_limit=config.filter.max_message_bytes,
-            hostname=config.filter.hostname,
+            spool_memory_limit=section.spool_memory_bytes,
+            data_size_limit=section.max_message_bytes,
+            hostname=section.hostname,
             ident="mailmon",
             enable_SMTPUTF8=True,
+            xforward_clients=section.xforward_clients,
+            connections=self.connections,
+            timeout=section.command_timeout_seconds,
+            data_timeout=section.data_timeout_seconds,
+            spool_min_free_bytes=section.spool_min_free_bytes,
         )
-        self.connections.add(proto)
-        return proto
 
     async def _wait_answering(self, host: str, port: int) -> None:
         """READY means answering: open a connection and read the 220 greeting."""
@@ -260,7 +270,7 @@ class Daemon:
     async def reload(self) -> None:
         """SIGHUP: validate the whole file; keep running on the old config if anything is wrong."""
         try:
-            new = load_config(self.config_path)
+            new = load_config(self.config_path, self.environ)
         except ConfigError as exc:
             for error in exc.errors:
                 log.error("reload refused: %s: %s", exc.path, error)
@@ -282,28 +292,32 @@ class Daemon:
             log.info("%s again: already stopping", sig.name)
             return
         log.info("%s: stopping (new connections refused, in-flight messages finish)", sig.name)
+        # At once, in the signal's own callback: not one more transaction starts from here on.
+        if self.server is not None:
+            self.server.close()
+        self.connections.stop()
         notify("STOPPING=1")
         self.stop.set()
 
     async def shutdown(self) -> None:
         if self.server is not None:
             self.server.close()  # stop intake first
+        # No new transaction: idle connections hear 421 now, busy ones after their message.
+        self.connections.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         handler = self.handler
         if handler is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.config.daemon.drain_timeout_seconds
+            await self.connections.wait_closed(self.config.daemon.drain_timeout_seconds)
             while handler.in_flight and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             if handler.in_flight:
                 handler.abort_in_flight()
                 while handler.in_flight and loop.time() < deadline + 5:
                     await asyncio.sleep(0.05)
-        for proto in list(self.connections):
-            transport = getattr(proto, "transport", None)
-            if transport is not None:
-                transport.close()
+        self.connections.close_all()
         if self.metrics_server is not None:
             await self.metrics_server.close()
         for task in self.tasks:

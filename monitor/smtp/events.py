@@ -22,6 +22,9 @@ class FilterEvents(Protocol):
     def dependency_up(self, dependency: str, up: bool) -> None:
         """The last call to a dependency (clamd, rspamd, reinject) worked or failed."""
 
+    def spam_unscored(self, outcome: str) -> None:
+        """rspamd could not score a message; ``outcome`` is "passed" (fail_open) or "deferred" (451)."""
+
 
 class _NoEvents:
     def message_filtered(self, direction: str, verdict: str, seconds: float, size_bytes: int) -> None:
@@ -34,6 +37,9 @@ class _NoEvents:
         pass
 
     def dependency_up(self, dependency: str, up: bool) -> None:
+        pass
+
+    def spam_unscored(self, outcome: str) -> None:
         pass
 
 

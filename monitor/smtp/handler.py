@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config, split_hostport
+from monitor.inspect.added_headers import field
 from monitor.inspect.pipeline import Evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
 from monitor.scanners import clamd, rspamd
@@ -22,6 +23,7 @@ from monitor.smtp import replies, sending_windows
 from monitor.smtp.events import NO_EVENTS, FilterEvents
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import ReinjectError, Sessions, reinject
+from monitor.smtp.sender_identity import HEAD_BYTES, postfix_login, queue_key
 from monitor.smtp.spool import Spool
 from monitor.smtp.workers import Workers
 from monitor.store import AsyncStore
@@ -35,12 +37,13 @@ VERSION_HEADER = "X-Mailmon"
 
 
 def tag_headers(evaluation: Evaluation) -> bytes:
-    """Header lines naming the findings of a delivered message (ASCII-safe, one per finding)."""
-    lines = [f"{VERSION_HEADER}: {evaluation.verdict.action} ({len(evaluation.findings)} findings)"]
+    """Header fields naming the findings of a delivered message, one per finding (added_headers.field:
+    no control characters, RFC 2047 for what is not ASCII)."""
+    out = field(VERSION_HEADER, f"{evaluation.verdict.action} ({len(evaluation.findings)} findings)")
     for finding in evaluation.findings:
         detail = " ".join(finding.detail.split())[:300]
-        lines.append(f"X-Mailmon-Finding: {finding.rule}; {finding.citation}; {finding.action}; {detail}")
-    return "".join(line + "\r\n" for line in lines).encode("utf-8")
+        out += field("X-Mailmon-Finding", f"{finding.rule}; {finding.citation}; {finding.action}; {detail}")
+    return out
 
 
 def finding_rows(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
@@ -146,16 +149,17 @@ class FilterHandler:
                 if not self.config.clamav.fail_open:
                     return str(replies.R451_CLAMD)  # fail closed: Postfix keeps the message and retries
                 log.warning("fail_open: queue_id=%s passes without a virus scan (%s)", queue_id, av)
-                extra_headers += b"X-Mailmon-Virus-Scan: not scanned (clamd unavailable)\r\n"
+                extra_headers += field("X-Mailmon-Virus-Scan", "not scanned (clamd unavailable)")
                 # Recorded as a virus-unscanned finding too, so the gap shows in the store and reports.
                 av = AntivirusResult("unscanned", detail=f"clamd không trả lời / {av}")
             if av is not None:
                 evaluation = with_antivirus(evaluation, av, self.settings)
             score = await scoring
-            if isinstance(score, str):  # rspamd unavailable
+            if isinstance(score, str):  # rspamd unavailable: every such message is counted
+                self.events.spam_unscored("passed" if self.config.rspamd.fail_open else "deferred")
                 if not self.config.rspamd.fail_open:
                     return str(replies.R451_RSPAMD)
-                extra_headers += f"X-Mailmon-Spam-Scan: not scanned ({score[:120]})\r\n".encode()
+                extra_headers += field("X-Mailmon-Spam-Scan", f"not scanned ({score[:120]})")
             elif score is not None:
                 evaluation, spam_headers = rspamd.with_spam_score(evaluation, score, self.config.rspamd, self.settings)
                 extra_headers += spam_headers
@@ -172,7 +176,7 @@ class FilterHandler:
             }
             action = evaluation.verdict.action
             if action in (Action.PASS, Action.TAG):
-                held = await self._sending_window(evaluation, mail_from, rcpt_tos, meta)
+                held = await self._sending_window(evaluation, spool, mail_from, rcpt_tos, meta)
                 if held:
                     return held
                 return await self._deliver(envelope, spool, evaluation, meta, extra_headers)
@@ -255,21 +259,31 @@ class FilterHandler:
         return "250 OK"
 
     async def _sending_window(
-        self, evaluation: Evaluation, mail_from: str, rcpt_tos: tuple[str, ...], meta: dict[str, Any]
+        self, evaluation: Evaluation, spool: Spool, mail_from: str, rcpt_tos: tuple[str, ...], meta: dict[str, Any]
     ) -> str | None:
-        sender = self.sender_of(mail_from, evaluation.auth_sender)
-        if not sender or not self.config.ratelimit.enabled:
+        if not self.config.ratelimit.enabled:
+            return None
+        # The SASL login as the local Postfix recorded it (monitor/smtp/sender_identity.py), never
+        # an "Authenticated sender:" the sender wrote further down.
+        login = postfix_login(spool.head(HEAD_BYTES), self.config.filter.postfix_hostname, meta["queue_id"])
+        sender = self.sender_of(mail_from, login or "")
+        if not sender:
             return None
         domains = self.settings.domains
         recipients = [(r, not domains.is_local(r)) for r in rcpt_tos]
         if not any(external for _, external in recipients) and evaluation.direction != "outbound":
             return None  # internal mail does not count towards the outbound windows
+        now = datetime.now(UTC)
+        hold = await self.store.call(lambda store: sending_windows.held(store, sender, now))
+        if hold is not None:  # held already (its envelope sender may be someone else's address)
+            log.warning("sender held sender=%s queue_id=%s: refused at DATA", sender, meta["queue_id"])
+            return replies.R451_HELD.with_detail(f"{hold.reason}; đến / until {hold.until:%H:%M %d/%m} UTC")
         limits = self._limits()
         cooldown = timedelta(minutes=self.config.ratelimit.cooldown_minutes)
+        # Counted by Postfix's queue id (or mailmon's own key), not by the sender's Message-ID.
+        key = queue_key(meta["queue_id"])
         reason = await self.store.call(
-            lambda store: sending_windows.record_and_check(
-                store, sender, recipients, evaluation.message_id, datetime.now(UTC), limits, cooldown
-            )
+            lambda store: sending_windows.record_and_check(store, sender, recipients, key, now, limits, cooldown)
         )
         if reason is None:
             return None

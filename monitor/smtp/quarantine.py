@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.smtp.spool import Spool
 from monitor.store import Store
+from monitor.store.files import private_dir
 
 
 def new_id() -> str:
@@ -39,7 +40,7 @@ class Quarantine:
         """Persist the spooled message and index it; returns the quarantine id. Blocking."""
         qid = new_id()
         path = self.path_for(qid)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         spool.persist(path)
         store.add_quarantine(
             {**meta, "id": qid, "path": str(path), "size": path.stat().st_size, "sha256": sha256_of(path)}

@@ -4,7 +4,9 @@ DEPS.md §2: stdlib smtplib in a bounded thread pool is as fast as aiosmtplib on
 and ~110 MB leaner on 41 MB mail, and never upgrades to TLS on its own (aiosmtplib's opportunistic
 STARTTLS failed on a self-signed reinjection port). ``smtplib.SMTP.sendmail`` wants the whole
 message as one ``bytes``, so the transaction is driven command by command here and the body is
-sent from ``spool.open()`` in 256 KiB chunks, dot-stuffed per chunk.
+sent from ``spool.open()`` in 256 KiB chunks, with every bare CR or LF made a CRLF (no smuggling
+at a relay that ends lines at a bare LF), the ``X-Mailmon`` fields a sender wrote removed from the
+header block, and dot-stuffed per chunk.
 
 Failures raise ``ReinjectError``. ``temporary=True`` means "answer 4xx, Postfix keeps the message
 and retries": connection problems, timeouts, any 4xx, and anything unexpected. Only a 5xx to MAIL
@@ -18,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import smtplib
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from monitor.inspect.added_headers import strip_fields
 from monitor.smtp.spool import Spool
 
 CHUNK = 256 * 1024
@@ -126,22 +130,76 @@ def _command(smtp: smtplib.SMTP, line: str) -> tuple[int, str]:
     return code, text.decode("utf-8", "replace")
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def crlf_lines(data: bytes) -> bytes:
+    """Every line end as CRLF: a bare CR or a bare LF becomes CRLF.
+
+    A relay that ends lines at a bare LF (or CR) would otherwise read ``LF "." LF`` in a body as
+    the end of the message and what follows as new commands: a second message that mailmon never
+    checked, in the first one's session (SMTP smuggling). Counting first keeps the common case, a
+    message with CRLF line ends only, to three fast scans and no copy.
+    """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
+        return data
+    return _LINE_END.sub(b"\r\n", data)
+
+
+HEADER_LIMIT = 2**20
+"""Bytes of the header block looked through for ``X-Mailmon`` fields to drop. A longer block is an
+inspection-limit finding (max_header_bytes) and quarantined, so it is not re-injected this way."""
+
+
+def _normalised(reader: BinaryIO) -> Iterator[bytes]:
+    """The content in chunks, with CRLF line ends (crlf_lines); a CR that ends a chunk waits for the next."""
+    carry = b""
+    while chunk := reader.read(CHUNK):
+        data = carry + chunk
+        data, carry = (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
+        yield crlf_lines(data)
+    if carry:
+        yield crlf_lines(carry)
+
+
+def _without_mailmon_fields(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream with the ``X-Mailmon`` fields of its header block removed: only mailmon speaks for mailmon."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if head.startswith(b"\r\n") or b"\r\n\r\n" in head or len(head) >= HEADER_LIMIT:
+            break
+    if head.startswith(b"\r\n"):
+        end = 0  # no header block at all
+    elif (blank := head.find(b"\r\n\r\n")) >= 0:
+        end = blank + 2
+    elif len(head) >= HEADER_LIMIT:
+        end = head.rfind(b"\r\n") + 2 if b"\r\n" in head else 0  # whole lines only
+    else:
+        end = len(head)  # all header, no body
+    yield strip_fields(head[:end]) + head[end:]
+    yield from chunks
+
+
 def _send_body(smtp: smtplib.SMTP, reader: BinaryIO, prepend: bytes) -> None:
-    """Send ``prepend`` + the spool content dot-stuffed, then the end-of-data line."""
+    """Send ``prepend`` + the spool content with CRLF line ends and without the ``X-Mailmon`` fields a
+    sender may have written, dot-stuffed, then the end-of-data line."""
     prev2 = b"\r\n"  # the last two raw bytes sent; initially DATA's own CRLF
 
     def send(raw: bytes) -> None:
         nonlocal prev2
         if raw:
             # Only the two preceding bytes matter for "\r\n." at a chunk boundary, and they are
-            # never changed by the replacement, so per-chunk stuffing is exact.
+            # never changed by the replacement, so per-chunk stuffing is exact. Every LF sent is
+            # part of a CRLF (crlf_lines), so no "." can follow a line end without being stuffed.
             joined = prev2 + raw
             smtp.send(joined.replace(b"\r\n.", b"\r\n..")[2:])
             prev2 = joined[-2:]
 
-    send(prepend)
-    while chunk := reader.read(CHUNK):
-        send(chunk)
+    send(crlf_lines(prepend))
+    for data in _without_mailmon_fields(_normalised(reader)):
+        send(data)
     smtp.send((b"" if prev2 == b"\r\n" else b"\r\n") + b".\r\n")
 
 

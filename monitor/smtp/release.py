@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config, split_hostport
+from monitor.inspect.added_headers import field
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import reinject
 from monitor.smtp.spool import Spool
@@ -18,7 +19,7 @@ def release(config: Config, store: Store, quarantine: Quarantine, entry: dict[st
     data = quarantine.read(entry)
     spool = Spool(Path(config.storage.spool_dir), memory_limit=len(data) + 1)
     spool.write(data)
-    header = f"X-Mailmon-Released: {entry['id']}\r\n".encode()
+    header = field("X-Mailmon-Released", str(entry["id"]))
     try:
         result = asyncio.run(
             reinject(

@@ -61,7 +61,11 @@ def record_and_check(
     limits: dict[str, Limits],
     cooldown: timedelta,
 ) -> str | None:
-    """Count this message; if the sender is now over a window, hold it and say which limit."""
+    """Count this message; if the sender is now over a window, hold it and say which limit.
+
+    ``message_id`` is the key that makes one message (sender_identity.queue_key: Postfix's queue
+    id), kept in the column of that name; never the sender's Message-ID header, which anyone can reuse.
+    """
     sender = sender.lower()
     stamp = now.astimezone(UTC).isoformat()
     db = store.db

@@ -21,22 +21,35 @@ Deliberate differences from stock ``smtp_DATA``:
 * the deprecated ``process_message`` handler API and ``decode_data=True`` are not supported.
 
 XFORWARD (https://www.postfix.org/XFORWARD_README.html) lets Postfix pass the original client and
-its queue id through the filter. Any client may send it, so the listener must be reachable only by
-Postfix (loopback), just as Postfix's own ``smtpd_authorized_xforward_hosts`` would require.
+its queue id through the filter. Like Postfix's own ``smtpd_authorized_xforward_hosts``, only peers
+in ``xforward_clients`` ([filter] xforward_clients, loopback by default) see it in EHLO and may use
+it; anyone else gets ``550 5.7.0`` and the transaction keeps the real peer, so nothing that merely
+reaches the port can put another client's address or queue id into the logs and reports.
+
+Bounded by construction (monitor/smtp/connections.py): at most ``Connections.limit`` connections;
+``timeout`` seconds idle waiting for a command and ``data_timeout`` seconds idle between two reads
+of DATA, then ``421 4.4.2`` and close (the time the handler spends on a message is bounded by its
+own scan and re-injection timeouts, so the idle timer is off meanwhile); below
+``spool_min_free_bytes`` of free space in the spool's file system MAIL gets ``452 4.3.1`` and
+Postfix keeps the message instead of many big retries filling the disk together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
-from monitor.smtp.spool import DEFAULT_MEMORY_LIMIT, Spool
+from monitor.smtp.connections import R421_BUSY, R421_STOPPING, R421_TIMEOUT, Connections
+from monitor.smtp.replies import ascii_vietnamese
+from monitor.smtp.spool import DEFAULT_MEMORY_LIMIT, Spool, free_bytes
 
 log = logging.getLogger("mailmon.smtp")
 
@@ -54,6 +67,23 @@ XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT
 _XFORWARD_EHLO = "250-XFORWARD " + " ".join(XFORWARD_ATTRIBUTES)
 _XFORWARD_UNAVAILABLE = frozenset({"[UNAVAILABLE]", "[TEMPUNAVAIL]"})
 _XTEXT_HEX = re.compile(rb"\+([0-9A-Fa-f]{2})")
+_SIZE_PARAM = re.compile(r"\bSIZE=(\d{1,20})\b", re.IGNORECASE)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+R452_STORAGE = "452 4.3.1 Không đủ chỗ lưu thư, thử lại sau / Insufficient system storage, try again later"
+R550_XFORWARD = "550 5.7.0 Error: insufficient authorization"
+
+
+def peer_in(peer: Any, networks: Iterable[IPNetwork]) -> bool:
+    """Whether a socket peer (``(host, port, ...)``) has an address in one of ``networks``."""
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except (TypeError, ValueError, IndexError):
+        return False  # a Unix socket or something unexpected: not a configured peer
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
 
 
 class _Stored(enum.Enum):
@@ -143,19 +173,95 @@ class FilterSMTP(SMTP):
         data_size_limit: int | None,
         spool_dir: Path,
         spool_memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        xforward_clients: Iterable[IPNetwork] = LOOPBACK,
+        connections: Connections | None = None,
+        data_timeout: float = 180.0,
+        spool_min_free_bytes: int = 0,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("decode_data"):
             raise ValueError("FilterSMTP spools raw bytes; decode_data=True is not supported")
         if spool_memory_limit < 0:
             raise ValueError("spool_memory_limit must be >= 0")
+        if data_timeout <= 0:
+            raise ValueError("data_timeout must be > 0")
         super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
         self.spool_dir = Path(spool_dir)
         self.spool_memory_limit = spool_memory_limit
+        self.xforward_clients = tuple(xforward_clients)
+        self.data_timeout = data_timeout
+        self.spool_min_free_bytes = spool_min_free_bytes
+        self._connections = connections
+        self._admitted = True
+        self._xforward_trusted = False
+        self._in_data = False
         self._wrap_ehlo_hook()
 
     def _create_envelope(self) -> SpoolEnvelope:
         return SpoolEnvelope()
+
+    # -- connection: the cap, the idle timer, goodbye ------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None  # STARTTLS would call this again on the same connection
+        super().connection_made(transport)
+        if first:
+            assert self.session is not None
+            self._xforward_trusted = peer_in(self.session.peer, self.xforward_clients)
+            if self._connections is not None:
+                self._admitted = self._connections.admit(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        if self._connections is not None:
+            self._connections.discard(self)
+
+    async def _handle_client(self) -> None:
+        if not self._admitted:
+            assert self.session is not None
+            stopping = self._connections is not None and self._connections.stopping
+            log.warning("%r turned away: %s", self.session.peer, "stopping" if stopping else "too many connections")
+            self.goodbye(R421_STOPPING if stopping else R421_BUSY)
+            return
+        await super()._handle_client()
+
+    def _timeout_cb(self) -> None:
+        assert self.session is not None
+        log.info("%r idle too long%s: 421", self.session.peer, " during DATA" if self._in_data else "")
+        self.goodbye(R421_TIMEOUT)
+
+    def in_transaction(self) -> bool:
+        """From MAIL until the reply to DATA (or RSET): a transaction a shutdown lets finish."""
+        return self._in_data or (self.envelope is not None and self.envelope.mail_from is not None)
+
+    def goodbye(self, reply: str) -> None:
+        """Send ``reply`` (a 421, ASCII) and close the connection now, whatever it was doing."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self._writer.write(ascii_vietnamese(reply).encode("ascii") + b"\r\n")
+        transport.close()  # flushes the reply first; connection_lost() cancels the session task
+
+    # -- MAIL: shutdown and free space ---------------------------------------------------------
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self._connections is not None and self._connections.stopping:
+            self.goodbye(R421_STOPPING)
+            return
+        if self.spool_min_free_bytes:
+            declared = _SIZE_PARAM.search(arg or "")
+            needed = self.spool_min_free_bytes + (int(declared.group(1)) if declared else 0)
+            try:
+                free = free_bytes(self.spool_dir)
+            except OSError:
+                log.exception("cannot stat the spool %s", self.spool_dir)
+                free = 0
+            if free < needed:
+                log.warning("spool %s: %d bytes free, %d needed: 452", self.spool_dir, free, needed)
+                await self.push(ascii_vietnamese(R452_STORAGE))
+                return
+        await super().smtp_MAIL(arg)
 
     # -- EHLO: advertise XFORWARD ----------------------------------------------------------------
 
@@ -175,7 +281,8 @@ class FilterSMTP(SMTP):
         async def ehlo_hook(
             server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
         ) -> list[str]:
-            responses.insert(len(responses) - 1, _XFORWARD_EHLO)  # the last line is "250 HELP"
+            if self._xforward_trusted:
+                responses.insert(len(responses) - 1, _XFORWARD_EHLO)  # the last line is "250 HELP"
             if user_hook is None:
                 session.host_name = hostname
                 return responses
@@ -190,6 +297,11 @@ class FilterSMTP(SMTP):
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         if await self.check_helo_needed("EHLO"):
+            return
+        if not self._xforward_trusted:
+            assert self.session is not None
+            log.warning("%r is not in xforward_clients: XFORWARD refused", self.session.peer)
+            await self.push(R550_XFORWARD)
             return
         envelope = self.envelope
         assert isinstance(envelope, SpoolEnvelope)
@@ -244,26 +356,39 @@ class FilterSMTP(SMTP):
 
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         spool = Spool(self.spool_dir, self.spool_memory_limit)
+        self._in_data = True
         try:
+            self._reset_timeout(self.data_timeout)
             stored = await self._receive_data(spool)
             if stored is not _Stored.OK:
                 # Like stock: the client has sent everything, then hears why (RFC 5321 §4.2.5).
                 self._end_transaction()
-                await self.push(
+                status: Any = (
                     "552 5.3.4 Error: Too much mail data"
                     if stored is _Stored.TOO_MUCH
                     else "451 4.3.0 Error: cannot store the message, try again later"
                 )
-                return
-            envelope.spool = spool
-            try:
-                status = await self._call_handler_hook("DATA")
-            finally:
-                self._end_transaction()
+            else:
+                envelope.spool = spool
+                # The client waits for our answer now: the handler's own timeouts bound this time.
+                self._stop_timer()
+                try:
+                    status = await self._call_handler_hook("DATA")
+                finally:
+                    self._end_transaction()
         finally:
+            self._in_data = False
             # No-op for a spool the handler persisted; otherwise deletes the temp file.
             spool.close()
+        if self.transport is not None:
+            self._reset_timeout()
         await self.push("250 OK" if status is MISSING else status)
+        if self._connections is not None and self._connections.stopping:
+            self.goodbye(R421_STOPPING)  # the transaction that was under way is done; no new one
+
+    def _stop_timer(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
 
     def _end_transaction(self) -> None:
         self._set_post_data_state()  # type: ignore[no-untyped-call]  # untyped in aiosmtpd
@@ -296,7 +421,7 @@ class FilterSMTP(SMTP):
                 # end the same way.
                 self._writer.close()
                 raise asyncio.CancelledError
-            self._reset_timeout()
+            self._reset_timeout(self.data_timeout)
             out = decoder.feed(block)
             if stored is not _Stored.OK:
                 continue

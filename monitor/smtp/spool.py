@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
+from monitor.store.files import SPOOL_PREFIX, SPOOL_SUFFIX  # what the daemon may remove at start
+
 DEFAULT_MEMORY_LIMIT = 2**20
 _COPY_CHUNK = 2**20
 
@@ -39,7 +41,9 @@ def _fsync_dir(directory: Path) -> None:
 class Spool:
     """Message content, written once front to back, then read any number of times."""
 
-    def __init__(self, directory: Path, memory_limit: int = DEFAULT_MEMORY_LIMIT, *, prefix: str = "msg-") -> None:
+    def __init__(
+        self, directory: Path, memory_limit: int = DEFAULT_MEMORY_LIMIT, *, prefix: str = SPOOL_PREFIX
+    ) -> None:
         if memory_limit < 0:
             raise ValueError("memory_limit must be >= 0")
         self.directory = Path(directory)
@@ -103,7 +107,7 @@ class Spool:
         """Move the in-memory content to a new private file and keep writing there."""
         assert self._buffer is not None
         # mkstemp = O_CREAT|O_EXCL|O_RDWR with mode 0600: no other user can read a message.
-        fd, name = tempfile.mkstemp(prefix=self._prefix, suffix=".eml", dir=self.directory)
+        fd, name = tempfile.mkstemp(prefix=self._prefix, suffix=SPOOL_SUFFIX, dir=self.directory)
         self._path = Path(name)
         self._owned = True
         self._file = os.fdopen(fd, "wb")
@@ -250,3 +254,9 @@ class Spool:
     def __repr__(self) -> str:
         where = "memory" if self.in_memory else str(self._path)
         return f"<Spool size={self._size} in={where} closed={self._closed}>"
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding ``directory``."""
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize

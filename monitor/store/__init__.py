@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from monitor.store.files import private_dir, private_file
 from monitor.store.migrations import ADD_LOGIN_DAYS, INSERT_LOGIN_EVENT, migrations
 
 T = TypeVar("T")
@@ -29,12 +30,14 @@ class Store:
     """Synchronous store; use from one thread only (or through AsyncStore)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
         self.db = sqlite_utils.Database(path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         migrations.apply(self.db)
         self.db.execute("PRAGMA synchronous = NORMAL")
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):  # 0600 whatever the umask was
+            private_file(path.with_name(name))
 
     def close(self) -> None:
         self.db.close()

@@ -189,8 +189,17 @@ def _m6_login_days(db: sqlite_utils.Database) -> None:
     db.execute(ADD_LOGIN_DAYS, [0])
 
 
-@migrations(name="0007_requests_unit_people")
-def _m7_requests_unit_people(db: sqlite_utils.Database) -> None:
+@migrations(name="0007_quarantine_releases")
+def _m7_quarantine_releases(db: sqlite_utils.Database) -> None:
+    # Who released which quarantined message, when and why (monitor/store/releases.py).
+    db.table("quarantine_releases").create(
+        {"id": int, "quarantine_id": str, "time": str, "who": str, "why": str, "was": str, "reply": str}, pk="id"
+    )
+    db.table("quarantine_releases").create_index(["quarantine_id"])
+
+
+@migrations(name="0008_requests_unit_people")
+def _m8_requests_unit_people(db: sqlite_utils.Database) -> None:
     # A unit's requests to the IT department (create, change, reset, close, restore a mailbox) and when
     # each was done: the profile's deadlines are counted from requested_at (monitor/store/requests.py).
     db.table("it_requests").create(

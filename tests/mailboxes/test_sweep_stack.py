@@ -190,8 +190,9 @@ def test_a_failing_box_is_recorded_and_the_others_are_read(stack: MailStack, con
 def test_starttls_is_never_skipped(stack: MailStack, config: Path) -> None:
     config.write_text(config.read_text() + 'tls = "starttls"\n')
     poller = Poller(load_config(config))
-    assert poller.tls_context is not None
-    assert poller.tls_context.verify_mode == ssl.CERT_REQUIRED and poller.tls_context.check_hostname
+    for context in (poller.imap_tls, poller.sieve_tls):
+        assert context is not None
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     before = stack.dovecot_log.read_text().count("Master user logging in")
     box = poll(config, HOANT)[HOANT]  # this Dovecot has ssl = no: it cannot do STARTTLS
     assert "STARTTLS" in (box.error or "")

@@ -116,3 +116,72 @@ def test_rspamd_down_fails_open_with_a_header(spam_stack: MailStack, tmp_path: P
         assert "not scanned" in spam_stack.delivered(VANPHONG)[0]["X-Mailmon-Spam-Scan"]
     finally:
         proc.stop()
+
+
+# -- a recipient with a non-ASCII address, and the count of unscored messages ---------------------
+
+NON_ASCII = "nguyễn.văn.an@gmail.com"
+
+
+def test_the_client_sends_a_non_ascii_recipient_as_rspamd_expects(spam_stack: MailStack) -> None:
+    from monitor.scanners import rspamd
+
+    assert spam_stack.rspamd is not None
+    body = message("Khuyến mãi", sender=HOANT, to=NON_ASCII, body=GTUBE + "\n").as_bytes()
+    score = rspamd.check(
+        spam_stack.rspamd.url, body, len(body), mail_from="hoà.bình@example.gov.vn", rcpt_tos=[NON_ASCII, VANPHONG]
+    )
+    assert score.action == "reject" and "GTUBE" in " ".join(score.symbols)
+
+
+def metric(port: int, name: str) -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def run_daemon(stack: MailStack, tmp_path: Path, url: str) -> tuple[FilterProcess, int]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    config = spam_config(stack, tmp_path, url=url)
+    config.write_text(
+        config.read_text() + f'[daemon]\nmetrics_listen = "127.0.0.1:{metrics_port}"\n[alerts]\nenabled = false\n'
+    )
+    proc = FilterProcess(config, stack.ports.filter, tmp_path / "run.log", command="run")
+    proc.start()
+    return proc, metrics_port
+
+
+def test_non_ascii_recipient_is_scored_through_the_filter(spam_stack: MailStack, tmp_path: Path) -> None:
+    import smtplib
+
+    spam_stack.clear()
+    assert spam_stack.rspamd is not None
+    proc, port = run_daemon(spam_stack, tmp_path, spam_stack.rspamd.url)
+    try:
+        spam = message("Khuyến mãi", sender=HOANT, to=NON_ASCII, body=GTUBE + "\n").as_bytes()
+        with smtplib.SMTP("127.0.0.1", spam_stack.ports.filter, timeout=60) as client:
+            client.sendmail(HOANT, [NON_ASCII], spam, mail_options=["SMTPUTF8"])
+        from monitor.store import Store
+
+        held = Store(tmp_path / "mailmon.sqlite3").quarantine()
+        assert len(held) == 1 and "GTUBE" in held[0]["reason"] and held[0]["rcpt_tos"] == [NON_ASCII]
+        assert metric(port, 'mailmon_spam_unscored_total{outcome="passed"}') == 0
+    finally:
+        proc.stop()
+
+
+def test_every_unscored_message_is_counted(spam_stack: MailStack, tmp_path: Path) -> None:
+    spam_stack.clear()
+    proc, port = run_daemon(spam_stack, tmp_path, "http://127.0.0.1:9")  # rspamd down: fail_open
+    try:
+        for i in range(3):
+            spam_stack.send(message(f"Thư {i}", sender="a@partner.gov.vn", to=VANPHONG), "a@partner.gov.vn", [VANPHONG])
+        spam_stack.wait_until(lambda: len(spam_stack.delivered(VANPHONG)) == 3, 60, "three unscored deliveries")
+        assert metric(port, 'mailmon_spam_unscored_total{outcome="passed"}') == 3
+    finally:
+        proc.stop()

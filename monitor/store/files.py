@@ -1,0 +1,55 @@
+"""mailmon's files are private whatever the umask of whoever starts it: 0700 directories, 0600 files.
+
+Messages, the quarantine and the database hold people's mail and findings about them. ``mkdir``
+and SQLite create with the caller's umask (``umask 000`` gives 0777 directories and a 0666
+database), and ``Path.mkdir(parents=True)`` ignores ``mode`` for the parents it creates; so every
+directory mailmon creates goes through ``private_dir``, every command starts under ``umask 077``
+(``private_umask``), and the database's files are set to 0600 when it is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+SPOOL_PREFIX = "msg-"
+SPOOL_SUFFIX = ".eml"
+
+
+def private_umask() -> None:
+    """Files and directories this process creates are for its own user only, from now on."""
+    os.umask(0o077)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parent as 0700 directories; an existing one is left as it is."""
+    missing = []
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        directory.chmod(0o700)  # mkdir's mode is masked by the umask; chmod is not
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file of ours 0600 (a database created before, under another umask)."""
+    if path.exists() and stat.S_IMODE(path.stat().st_mode) != 0o600:
+        path.chmod(0o600)
+
+
+def is_spool_leftover(path: Path) -> bool:
+    """A message file the spool created (``msg-*.eml``, a regular file of this user), and nothing else."""
+    if not (path.name.startswith(SPOOL_PREFIX) and path.name.endswith(SPOOL_SUFFIX)):
+        return False
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()

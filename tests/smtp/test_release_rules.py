@@ -1,0 +1,68 @@
+"""Release: only held messages by default; the kept copy of a rejected message needs --rejected-copy
+and a reason, and every release is recorded with who and why. Through the real Postfix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailstack import MailStack
+from monitor.store import Store
+from monitor.store.releases import releases_of
+from tests.conftest import REPO, FilterFactory
+from tests.samples.make_samples import PE, message
+
+pytestmark = pytest.mark.stack
+
+PARTNER = "lanhdao@partner.gov.vn"
+VANPHONG = "vanphong@example.gov.vn"
+
+
+def mailmon(config: Path, *args: str, sudo_user: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
+    if sudo_user:
+        env["SUDO_USER"] = sudo_user
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )
+
+
+def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filter: FilterFactory) -> None:
+    proc = run_filter()
+    exe = message("tep chay", sender=PARTNER, to=VANPHONG, attachments=[("setup.exe", PE, "application/octet-stream")])
+    stack.send(exe, PARTNER, [VANPHONG])
+    stack.send(message("TỐI MẬT: kế hoạch", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
+    store = Store(proc.config.parent / "mailmon.sqlite3")
+    stack.wait_until(lambda: len(store.quarantine(None)) == 2, 60, "a rejected copy and a held message")
+    by_status = {r["status"]: r["id"] for r in store.quarantine(None)}
+    rejected, held = by_status["rejected"], by_status["held"]
+
+    refused = mailmon(proc.config, "quarantine", "release", rejected)
+    assert refused.returncode == 1 and "--rejected-copy" in refused.stderr
+    no_reason = mailmon(proc.config, "quarantine", "release", rejected, "--rejected-copy")
+    assert no_reason.returncode == 1 and "--reason" in no_reason.stderr
+    assert store.quarantine_entry(rejected)["status"] == "rejected" and releases_of(store, rejected) == []
+    assert not stack.delivered(VANPHONG)
+
+    ok = mailmon(
+        proc.config, "quarantine", "release", rejected, "--rejected-copy", "--reason", "đối tác gửi lại bản cài đặt",
+        sudo_user="nguyen.van.a",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert mailmon(proc.config, "quarantine", "release", held).returncode == 0
+    stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 2, 30, "both released messages")
+
+    [first] = releases_of(store, rejected)
+    assert first["who"] == "nguyen.van.a (sudo, as root)"
+    assert first["why"] == "đối tác gửi lại bản cài đặt" and first["was"] == "rejected"
+    assert first["reply"].startswith("250")
+    [second] = releases_of(store, held)
+    assert second["was"] == "held" and second["who"]
+    again = mailmon(proc.config, "quarantine", "release", held)
+    assert again.returncode == 1 and "released" in again.stderr
+    assert len(stack.delivered(VANPHONG)) == 2
