@@ -23,7 +23,8 @@ from monitor.inspect.pipeline import Settings
 from rules import TRAFFIC_RULES
 from rules.base import Action
 from rules.facts import Domains
-from rules.profile import PROFILE_NAMES, Profile, load_profile, profile_keys
+from rules.mailbox_facts import AccountProfile
+from rules.profile import PROFILE_NAMES, RULE_IDS, Profile, check_overrides, load_profile
 
 DEFAULT_PATHS = (Path("/etc/mailmon/config.toml"), Path("config.toml"))
 EX_CONFIG = 78
@@ -63,6 +64,20 @@ class Organization(_Section):
     local_domains: list[Domain] = Field(min_length=1)
     government_domains: list[Domain] = ["gov.vn"]
     timezone: str = "Asia/Ho_Chi_Minh"
+    # Networks the organisation's own staff log in from; a login from elsewhere is a login-anomaly
+    # finding (DN-2022 Đ12.3; site policy under a profile without such a clause). Empty: not checked.
+    trusted_networks: list[str] = []
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        out = []
+        for i, text in enumerate(v):
+            try:
+                out.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"item {i}: not an IP network ({text!r})") from exc
+        return out
 
     @field_validator("timezone")
     @classmethod
@@ -81,6 +96,8 @@ class Organization(_Section):
 
 class ProfileSection(_Section):
     name: str = "dn-2022"
+    # The profile's own tables ([lists], [detection], [working_hours], [rules.<id>]) with site values;
+    # checked against the profile in load_config, each problem reported by its TOML path.
     overrides: dict[str, Any] = {}
 
     @field_validator("name")
@@ -88,14 +105,6 @@ class ProfileSection(_Section):
     def _known(cls, v: str) -> str:
         if v not in PROFILE_NAMES:
             raise ValueError(f"unknown profile {v!r}; shipped profiles: {', '.join(PROFILE_NAMES)}")
-        return v
-
-    @field_validator("overrides")
-    @classmethod
-    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(v) - profile_keys())
-        if unknown:
-            raise ValueError(f"unknown profile keys {unknown}; known: {sorted(profile_keys())}")
         return v
 
 
@@ -150,7 +159,8 @@ class Inspection(_Section):
 
 class RuleSection(_Section):
     action: Literal["pass", "tag", "quarantine", "reject"] | None = None
-    enabled: bool = True
+    # None: as the profile says; true where the regulation has no such clause: site policy.
+    enabled: bool | None = None
 
 
 class Dovecot(_Section):
@@ -250,16 +260,26 @@ class Config(_Section):
     alerts: Alerts = Alerts()
 
     def rule_action(self, rule_id: str) -> Action | None:
-        """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""
+        """The action config.toml sets for a traffic rule (None: the rule's, capped by the profile's mode)."""
         section = self.rules.get(rule_id)
-        if section is None:
+        if section is None or section.action is None:
             return None
-        if not section.enabled:
-            return Action.PASS
-        return Action.parse(section.action) if section.action else None
+        return Action.parse(section.action)
+
+    def rule_switches(self) -> dict[str, bool]:
+        return {rule_id: s.enabled for rule_id, s in self.rules.items() if s.enabled is not None}
 
     def load_profile(self) -> Profile:
-        return load_profile(self.profile.name).with_overrides(self.profile.overrides)
+        """The profile in force: the shipped one, config.toml's overrides and switches, the trusted networks."""
+        return load_profile(
+            self.profile.name,
+            self.profile.overrides,
+            self.rule_switches(),
+            tuple(self.organization.trusted_networks),
+        )
+
+    def account_profile(self) -> AccountProfile:
+        return self.load_profile().accounts
 
     def evaluation_settings(self) -> Settings:
         """The picklable part of the config that evaluation needs (sent to worker processes)."""
@@ -301,7 +321,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(path, [f"TOML syntax: {exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(path, [f"not UTF-8: {exc}"]) from exc
-    errors = _unknown_rules(data)
+    errors = _unknown_rules(data) + _profile_errors(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -317,10 +337,40 @@ def _unknown_rules(data: dict[str, Any]) -> list[str]:
     rules = data.get("rules")
     if not isinstance(rules, dict):
         return []
-    return [
-        f"rules.{rule_id}: unknown rule id; known: {', '.join(sorted(TRAFFIC_RULES))}"
-        for rule_id in sorted(set(rules) - set(TRAFFIC_RULES))
+    errors = [
+        f"rules.{rule_id}: unknown rule id; known: {', '.join(RULE_IDS)}"
+        for rule_id in sorted(set(rules) - set(RULE_IDS))
     ]
+    for rule_id, section in sorted(rules.items()):
+        action = section.get("action") if isinstance(section, dict) else None
+        if (
+            not isinstance(action, str)
+            or rule_id not in RULE_IDS
+            or action not in ("pass", "tag", "quarantine", "reject")
+        ):
+            continue
+        rule = TRAFFIC_RULES.get(rule_id)
+        if rule is None:
+            errors.append(f"rules.{rule_id}.action: an account rule only reports (tags); set enabled instead")
+        elif Action.parse(action) > rule.max_action:
+            errors.append(f"rules.{rule_id}.action: at most {rule.max_action} for this rule (got {action!r})")
+    return errors
+
+
+def _profile_errors(data: dict[str, Any]) -> list[str]:
+    """[profile.overrides] and the [rules.<id>] switches checked against the chosen profile, by TOML path."""
+    section = data.get("profile", {})
+    name = section.get("name", "dn-2022") if isinstance(section, dict) else None
+    overrides = section.get("overrides", {}) if isinstance(section, dict) else {}
+    if name not in PROFILE_NAMES or not isinstance(overrides, dict):
+        return []  # the model reports these
+    rules = data.get("rules", {})
+    switches = {
+        rule_id: s["enabled"]
+        for rule_id, s in (rules.items() if isinstance(rules, dict) else ())
+        if rule_id in RULE_IDS and isinstance(s, dict) and isinstance(s.get("enabled"), bool)
+    }
+    return check_overrides(name, overrides, switches)
 
 
 def _describe(error: Any) -> str:

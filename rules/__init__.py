@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules import archive_rules, attachments, content, forwarding, inspection, spam, virus
+from rules import archive_rules, attachments, content, forwarding, inspection, public_provider, spam, virus
 from rules.base import TrafficRule
 from rules.registry import build_registry
 
@@ -11,6 +11,7 @@ ALL_TRAFFIC_RULES: tuple[type[TrafficRule], ...] = (
     + attachments.RULES
     + archive_rules.RULES
     + content.RULES
+    + public_provider.RULES
     + inspection.RULES
     + spam.RULES
     + virus.RULES

@@ -1,4 +1,10 @@
-"""Official address conventions (DN-2022 Đ5.1-2): expected addresses from a name and a unit."""
+"""Official address conventions: the profile's domains and a local-part template per kind of mailbox.
+
+Templates use the directory's data: ``{unit}`` (the unit code), ``{given}`` and ``{initials}`` (given
+name, then the first letters of family and middle names: DN-2022 Đ5.2 "hoant"), ``{fullname}`` (every
+name run together: LC-2015 Đ4.2 "hodemten"), ``{username}`` (any name: no form stated). Where the profile
+numbers namesakes (DN-2022 Đ5.2c) digits may follow the name.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from rules.accounts import AccountRule, WorkingDays
-from rules.base import Cite, Finding, Title
+from rules.base import Finding, Title
 from rules.mailbox_facts import AccountProfile, MailboxFacts
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_NAME_PARTS = ("given", "initials", "fullname")
 
 
 class _WithoutMarks(dict[int, int | None]):
@@ -30,51 +39,78 @@ def ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFD", text).translate(_WITHOUT_MARKS).lower()
 
 
+def name_words(display_name: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", ascii_fold(display_name)) if w]
+
+
 def personal_base(display_name: str) -> str:
     """Given name + initials of family and middle names: "Nguyễn Thị Hoa" → "hoant"."""
-    words = [w for w in re.split(r"[^a-z0-9]+", ascii_fold(display_name)) if w]
+    words = name_words(display_name)
     if not words:
         return ""
     return words[-1] + "".join(w[0] for w in words[:-1])
 
 
-def expected_local_part(box: MailboxFacts) -> str | None:
-    """The local part the convention gives (without a duplicate number), or None if not applicable."""
-    unit = box.unit.lower()
-    if box.kind in ("unit", "agency"):
-        return unit
-    if box.kind == "personal":
-        base = personal_base(box.display_name)
-        return f"{base}.{unit}" if base else None
-    return None
+def expected_parts(template: str, box: MailboxFacts) -> tuple[str, str] | None:
+    """The local part the template gives, split where a namesake's number goes (after the name);
+    None when the template leaves the name free or the directory lacks what it needs."""
+    words = name_words(box.display_name)
+    values = {
+        "unit": box.unit.lower(),
+        "given": words[-1] if words else "",
+        "initials": "".join(w[0] for w in words[:-1]),
+        "fullname": "".join(words),
+    }
+    names = [m for m in _PLACEHOLDER.finditer(template) if m.group(1) in _NAME_PARTS]
+    if "{username}" in template or (names and not words) or ("{unit}" in template and not values["unit"]):
+        return None
+    cut = names[-1].end() if names else len(template)
+
+    def render(part: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], part)
+
+    return render(template[:cut]), render(template[cut:])
 
 
-def _numbered(local: str, base: str, unit: str) -> bool:
-    """``local`` is ``<base><digits>.<unit>`` (string tests: a regex built per mailbox defeats re's cache)."""
-    number = local[len(base) : len(local) - len(unit) - 1]
+def follows(local: str, parts: tuple[str, str], namesake_digits: bool) -> bool:
+    """``local`` is the expected part, or (numbered namesakes) the name, digits, then the rest."""
+    head, tail = parts
+    if local == head + tail:
+        return True
+    number = local[len(head) : len(local) - len(tail)]
     return (
-        len(local) > len(base) + len(unit)
-        and local.startswith(base)
-        and local.endswith("." + unit)
-        and (not number or number.isdigit())
+        namesake_digits
+        and len(local) > len(head) + len(tail)
+        and local.startswith(head)
+        and local.endswith(tail)
+        and number.isdigit()
     )
 
 
 class AddressFormat(AccountRule):
     id = "address-format"
     title = Title(vi="Địa chỉ thư không đúng quy định đặt tên", en="Address does not follow the naming convention")
-    cites = (Cite("DN-2022", 5, 1), Cite("DN-2022", 5, 2))
+    topic = ("@", "dia chi", "so thu tu")
+    aspects = ("personal", "unit", "agency", "admin")
 
     def check(self, box: MailboxFacts, profile: AccountProfile, now: datetime, cal: WorkingDays) -> Iterator[Finding]:
-        expected = expected_local_part(box)
-        if expected is None or box.status in ("departed", "removed"):
+        if box.status in ("departed", "removed"):
             return
-        local, _, domain = box.address.partition("@")
-        if box.kind == "personal":
-            base, _, unit = expected.partition(".")
-            # The senior holder keeps the plain name; namesakes get 1, 2, 3… (Đ5.2c).
-            if _numbered(local, base, unit):
-                return
-        elif local == expected:
+        local, _, domain = box.address.lower().partition("@")
+        domains = profile.address_domains
+        right_domain = not domains or domain in domains
+        template = profile.address_patterns.get(box.kind)
+        parts = expected_parts(template, box) if template else None
+        right_local = parts is None or follows(local, parts, profile.address_namesake_digits)
+        if right_domain and right_local:
             return
-        yield self.finding(f"{box.address}: nên là / expected {expected}@{domain}")
+        expected = "".join(parts) if parts else local
+        suggested = f"{expected}@{domain if right_domain else domains[0]}"
+        if not right_domain:
+            yield self.finding(
+                f"{box.address}: tên miền phải là / the domain must be {' hoặc / or '.join(domains)}; "
+                f"nên là / expected {suggested}",
+                aspect=box.kind,
+            )
+        else:
+            yield self.finding(f"{box.address}: nên là / expected {suggested}", aspect=box.kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.profile import Profile
 
@@ -17,7 +17,7 @@ class EncryptedArchive(TrafficRule):
         vi="Gửi, nhận tệp nén có mật khẩu (cần hạn chế)",
         en="Password-protected archive sent or received (to be limited)",
     )
-    cites = (Cite("DN-2022", 12, 6),)
+    topic = ("ma hoa",)
     severity = Severity.WARNING
     # The regulation says "hạn chế" (limit), not "không được" (must not): tag, do not block.
     default_action = Action.TAG
@@ -45,7 +45,7 @@ class OfficeMacro(TrafficRule):
         en="Office document with macros",
     )
     # Executable content (Đ12.6); files must be virus-checked before they are opened (Đ12.5).
-    cites = (Cite("DN-2022", 12, 6), Cite("DN-2022", 12, 5))
+    topic = ("thuc thi", "virus")
     severity = Severity.WARNING
     default_action = Action.TAG
 

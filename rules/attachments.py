@@ -1,10 +1,10 @@
-"""Attachment rules: executable files (DN-2022 Đ12.6) and the 30 MB limit (DN-2022 Đ5.3)."""
+"""Attachment rules: executable files (DN-2022 Đ12.6) and the size limit (DN-2022 Đ5.3: 30 MB)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.filenames import extension, extensions, has_bidi_control
 from rules.profile import Profile
@@ -43,7 +43,7 @@ class ExecutableAttachment(TrafficRule):
 
     id = "executable-attachment"
     title = Title(vi="Gửi, nhận tệp tin thực thi", en="Executable file sent or received")
-    cites = (Cite("DN-2022", 12, 6),)
+    topic = ("thuc thi",)
     severity = Severity.HIGH
     default_action = Action.REJECT
 
@@ -60,19 +60,20 @@ class ExecutableAttachment(TrafficRule):
 
 
 class AttachmentTooLarge(TrafficRule):
-    """The attachments of one message may total at most 30 MB (read as MiB)."""
+    """The attachments of one message may total at most the profile's limit (DN-2022: 30 MB, read as MiB)."""
 
     id = "attachment-too-large"
     title = Title(vi="Tệp đính kèm vượt quá dung lượng cho phép", en="Attachments over the size limit")
-    cites = (Cite("DN-2022", 5, 3),)
+    topic = ("dinh kem",)
     severity = Severity.WARNING
     default_action = Action.REJECT
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
+        limit = profile.attachment_max_bytes
         total = sum(att.size for att in msg.attachments)
-        if total > profile.attachment_max_bytes:
+        if limit is not None and total > limit:
             yield self.finding(
-                f"{len(msg.attachments)} tệp, tổng {total:,} byte > {profile.attachment_max_bytes:,}"
+                f"{len(msg.attachments)} tệp, tổng {total:,} byte > {limit:,}"
                 f" / {len(msg.attachments)} files, {total:,} bytes in all"
             )
 

@@ -42,19 +42,54 @@ class Action(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Cite:
-    """One clause of one regulation, e.g. ``DN-2022 Đ12.6`` (document, article, clause)."""
+    """One clause of one regulation, e.g. ``DN-2022 Đ12.6``, with a short title in our words and the
+    words of the original it rests on (``quote``, checked against the original text by the tests).
+
+    ``article`` None is no clause at all: a rule the site switched on where the regulation is silent
+    (``site_policy``). ``aspects`` narrows the clause to some of a rule's findings (a mailbox kind,
+    a request kind, "reset"…); empty, it backs all of them.
+    """
 
     doc: str
-    article: int
+    article: int | None
     clause: int | None = None
     point: str | None = None
+    bullet: int | None = None  # the n-th dash item ("ý n") of an unnumbered list
+    paragraph: int | None = None  # the n-th paragraph of an article without numbered clauses
+    occurrence: int | None = None  # a clause number printed twice (LC-2015 Đ4: 1, 2, 2)
+    decision: bool = False  # an article of the covering decision (QĐ), not of the attached text
+    aspects: tuple[str, ...] = ()
+    title_vi: str = field(default="", compare=False)
+    title_en: str = field(default="", compare=False)
+    quote: str = field(default="", compare=False)
+
+    @classmethod
+    def site_policy(cls, doc: str) -> Cite:
+        return cls(
+            doc,
+            None,
+            title_vi=f"chính sách của đơn vị vận hành; {doc} không có điều khoản này",
+            title_en=f"site policy; {doc} has no such clause",
+        )
+
+    @property
+    def is_site_policy(self) -> bool:
+        return self.article is None
 
     def __str__(self) -> str:
-        text = f"{self.doc} Đ{self.article}"
+        if self.article is None:
+            return f"chính sách đơn vị / site policy ({self.doc}: không quy định / no clause)"
+        text = f"{self.doc} {'QĐ ' if self.decision else ''}Đ{self.article}"
         if self.clause is not None:
             text += f".{self.clause}"
         if self.point:
             text += self.point
+        if self.occurrence is not None:
+            text += f" (lần {self.occurrence})"
+        if self.paragraph is not None:
+            text += f" đoạn {self.paragraph}"
+        if self.bullet is not None:
+            text += f" ý {self.bullet}"
         return text
 
 
@@ -66,7 +101,12 @@ class Title:
 
 @dataclass(frozen=True)
 class Finding:
-    """One breach found in one message (or mailbox): which rule, why, and the clause."""
+    """One breach found in one message (or mailbox): which rule, why, and the clause.
+
+    Rules leave ``cites`` empty: the profile in force fills them in (``Profile.cite``), so a finding
+    always carries the clauses of the regulation the site runs, never another province's.
+    ``advisory``: the regulation limits or recommends rather than forbids; the finding only informs.
+    """
 
     rule: str
     detail: str
@@ -74,6 +114,8 @@ class Finding:
     severity: Severity
     action: Action
     title: Title = field(compare=False)
+    aspect: str = ""
+    advisory: bool = False
 
     @property
     def citation(self) -> str:
@@ -85,23 +127,30 @@ class TrafficRule:
 
     ``check`` is pure: it gets the parsed facts of one message and the profile's numbers
     and yields findings. It never does I/O and never decides SMTP codes (monitor/inspect/verdict.py does).
+    Which clauses a finding cites, and whether the rule runs at all, is the profile's (rules/profiles/).
+    ``topic``: words one of which every clause cited for this rule must contain (folded, without
+    diacritics), so a citation that drifted to an unrelated clause fails the citation test.
     """
 
     id: ClassVar[str]
     title: ClassVar[Title]
-    cites: ClassVar[tuple[Cite, ...]]
+    topic: ClassVar[tuple[str, ...]]
+    aspects: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity]
     default_action: ClassVar[Action]
+    # The strongest action config.toml may give this rule (an advisory rule never rejects).
+    max_action: ClassVar[Action] = Action.REJECT
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, detail: str) -> Finding:
+    def finding(self, detail: str, aspect: str = "") -> Finding:
         return Finding(
             rule=self.id,
             detail=detail,
-            cites=self.cites,
+            cites=(),
             severity=self.severity,
             action=self.default_action,
             title=self.title,
+            aspect=aspect,
         )

@@ -1,4 +1,5 @@
-"""What a message says: state-secret stamps (DN-2022 Đ13.7, Đ15.3) and service sign-ups (DN-2022 Đ13.4)."""
+"""What a message says: state-secret stamps (DN-2022 Đ13.7, LC-2015 Đ7.1, BDi-2017 Đ2.2) and service
+sign-ups (DN-2022 Đ13.4)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from functools import lru_cache
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts, domain_of, in_domains
 from rules.profile import Profile
 
@@ -180,8 +181,10 @@ def stamp_in_filename(name: str, st: Stamps) -> str | None:
     for stamp, parts in st.levels:
         n = len(parts)
         if n > 1:
-            if any(all(_same_word(t, w) for t, w in zip(tokens[i : i + n], parts, strict=True))
-                   for i in range(len(tokens) - n + 1)):
+            if any(
+                all(_same_word(t, w) for t, w in zip(tokens[i : i + n], parts, strict=True))
+                for i in range(len(tokens) - n + 1)
+            ):
                 found.append(stamp)
             continue
         if not tokens or not _same_word(tokens[0], parts[0]):
@@ -207,7 +210,7 @@ class ClassifiedContent(TrafficRule):
         vi="Lưu chuyển văn bản, tài liệu có đóng dấu độ mật qua thư điện tử",
         en="Document stamped as a state secret sent by e-mail",
     )
-    cites = (Cite("DN-2022", 13, 7), Cite("DN-2022", 15, 3), Cite("BDi-2017", 2, 2), Cite("LC-2015", 7, 1))
+    topic = ("van ban mat", "tai lieu co tinh mat", "bi mat nha nuoc", "van ban mat")
     severity = Severity.CRITICAL
     default_action = Action.QUARANTINE
 
@@ -275,7 +278,7 @@ class ServiceRegistration(TrafficRule):
         vi="Dùng hộp thư công vụ tham gia mạng xã hội, đăng ký tài khoản trên môi trường mạng",
         en="Official mailbox used to register with a social network or online service",
     )
-    cites = (Cite("DN-2022", 13, 4),)
+    topic = ("mang xa hoi", "dang ky", "muc dich nao khac")
     severity = Severity.WARNING
     default_action = Action.TAG
 

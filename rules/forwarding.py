@@ -1,4 +1,4 @@
-"""Automatic forwarding between official and non-government mailboxes (DN-2022 Đ13.5)."""
+"""Automatic forwarding between official and non-government mailboxes (DN-2022 Đ13.5: the profile cites)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.profile import Profile
 
@@ -62,7 +62,7 @@ class AutoForwardExternal(TrafficRule):
         vi="Tự động chuyển tiếp thư giữa hộp thư công vụ và hộp thư ngoài cơ quan nhà nước",
         en="Automatic forwarding between an official and a non-government mailbox",
     )
-    cites = (Cite("DN-2022", 13, 5),)
+    topic = ("tu dong",)
     severity = Severity.HIGH
     default_action = Action.REJECT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.profile import Profile
 
@@ -21,7 +21,7 @@ class InspectionLimit(TrafficRule):
         vi="Không kiểm tra được hết nội dung thư trong giới hạn an toàn",
         en="Message content could not be fully inspected within the safety limits",
     )
-    cites = (Cite("DN-2022", 12, 5), Cite("DN-2022", 13, 2))
+    topic = ("virus",)
     severity = Severity.WARNING
     default_action = Action.QUARANTINE
 

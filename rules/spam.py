@@ -1,4 +1,4 @@
-"""Spam and compromised accounts (DN-2022 Đ13.3, Đ16.3d; BD-2005 Đ7.5; DL-2006 Đ7).
+"""Spam and compromised accounts (DN-2022 Đ13.3; LC-2015 Đ11.6-7; BDi-2017 Đ7.3; BD-2005 Đ9.6; DL-2006 Đ7).
 
 The evidence is the sender's recent sending (monitor/smtp/sending_windows.py counts it in the store), not
 the message alone, so `check` finds nothing in a single message's facts; the daemon asks this
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.profile import Profile
 
@@ -20,7 +20,7 @@ class Spam(TrafficRule):
         vi="Phát tán thư rác / tài khoản có thể bị chiếm quyền",
         en="Spam sent / possibly compromised account",
     )
-    cites = (Cite("DN-2022", 13, 3), Cite("DN-2022", 16, 3, "d"), Cite("BD-2005", 7, 5), Cite("DL-2006", 7))
+    topic = ("thu rac", "trai voi qui dinh")
     severity = Severity.CRITICAL
     default_action = Action.QUARANTINE
     # No sample message can show it: the evidence is the sending history (tests/test_spam_stack.py).

@@ -1,4 +1,4 @@
-"""Viruses (DN-2022 Đ13.2, Đ12.5; BD-2005 Đ7.6; LC-2015 Đ11.6-7), judged from clamd's answer.
+"""Viruses (DN-2022 Đ13.2, Đ12.5; LC-2015 Đ11.6; BDi-2017 Đ2.4; BD-2005 Đ7.6), judged from clamd's answer.
 
 The rules stay pure: monitor/scanners/clamd.py asks clamd (in the filter's event loop, beside the worker's
 evaluation) and puts its answer in ``MessageFacts.antivirus``; monitor/inspect/pipeline.py
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.base import Action, Cite, Finding, Severity, Title, TrafficRule
+from rules.base import Action, Finding, Severity, Title, TrafficRule
 from rules.facts import MessageFacts
 from rules.profile import Profile
 
@@ -19,13 +19,7 @@ class Virus(TrafficRule):
 
     id = "virus"
     title = Title(vi="Thư có chứa vi rút", en="Message carries a virus")
-    cites = (
-        Cite("DN-2022", 13, 2),
-        Cite("DN-2022", 12, 5),
-        Cite("BD-2005", 7, 6),
-        Cite("LC-2015", 11, 6),
-        Cite("LC-2015", 11, 7),
-    )
+    topic = ("virus",)
     severity = Severity.CRITICAL
     default_action = Action.REJECT
     # The evidence is clamd's verdict, so the rule is tested against a real clamd, not samples.
@@ -42,7 +36,7 @@ class VirusUnscanned(TrafficRule):
 
     id = "virus-unscanned"
     title = Title(vi="Thư chưa được quét vi rút", en="Message could not be scanned for viruses")
-    cites = (Cite("DN-2022", 12, 5),)
+    topic = ("virus",)
     severity = Severity.WARNING
     default_action = Action.TAG
     samples_need_servers = True

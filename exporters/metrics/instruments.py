@@ -19,6 +19,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
 from monitor.store import Store
 from monitor.store.alert_outbox import dead_letters
+from rules.accounts import quota_limit_mb
 from rules.mailbox_facts import AccountProfile
 
 DIRECTIONS = ("outbound", "inbound", "internal", "relay")
@@ -272,14 +273,15 @@ def mailbox_families(reports: Iterable[MailboxReport], profile: AccountProfile) 
     for report in reports:
         unit = report.facts.unit or UNKNOWN_UNIT
         states[unit][report.state] += 1
-        limit = min(report.facts.quota_mb or profile.quota_mb, profile.quota_max_exception_mb) * 2**20
-        if report.facts.quota_used_bytes is not None and report.facts.quota_used_bytes > limit:
+        limit_mb = quota_limit_mb(report.facts, profile)
+        used = report.facts.quota_used_bytes
+        if used is not None and limit_mb is not None and used > limit_mb * 2**20:
             over_quota[unit] += 1
         if any(f.rule == "password-age" for f in report.findings):
             password[unit] += 1
-        if report.state == "active":
-            target = profile.checks_per_day.get(report.facts.kind, 1)
-            ratios[unit].append(min(1.0, report.checks_per_working_day / target) if target else 1.0)
+        target = profile.check_target(report.facts.kind)
+        if report.state == "active" and target is not None:  # no target, nothing to comply with
+            ratios[unit].append(min(1.0, report.checks_per_working_day / target.checks))
     out: list[Metric] = []
     for family, key in _mailbox_families():
         for unit in sorted(states):

@@ -1,4 +1,8 @@
-"""Alert mail to each unit's IT contacts: urgent findings at once, the rest in a daily digest."""
+"""Alert mail to each unit's IT contacts: urgent findings at once, the rest in a daily digest.
+
+Every mail names the regulation in force and every line cites its clauses (the profile's); the digest
+also carries the unit's requests the IT department has let run past the profile's deadline.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,17 @@ import jinja2
 from exporters.notify.outbox import OutgoingMail, enqueue, ensure_schema, iso
 from exporters.notify.remedies import URGENT_RULES, remedy_text
 from monitor.mailboxes.calendar import Calendar
-from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
+from monitor.mailboxes.evaluate import (
+    MailboxReport,
+    evaluate_mailboxes,
+    evaluate_requests,
+    gather_facts,
+    gather_requests,
+)
 from monitor.store import Store
-from rules import TRAFFIC_RULES
-from rules.accounts import all_account_rules
+from rules.catalogue import rule_catalogue
 from rules.mailbox_facts import AccountProfile
+from rules.regulation import Regulation
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +68,20 @@ class AlertLine:
     when: str = ""
 
 
-def render(kind: str, unit: str, unit_name: str, lines: Sequence[AlertLine], now: datetime) -> tuple[str, str, str]:
-    """(subject, text, html) of an alert or digest mail."""
+def render(
+    kind: str, unit: str, unit_name: str, lines: Sequence[AlertLine], now: datetime, regulation: Regulation
+) -> tuple[str, str, str]:
+    """(subject, text, html) of an alert or digest mail, under the regulation in force."""
     # A mailbox missing from the directory has no unit: say so rather than leave a blank greeting.
     unknown = "đơn vị chưa có trong danh bạ / a unit not in the directory"
-    context = {"kind": kind, "unit": unit or "—", "unit_name": unit_name or unit or unknown, "lines": lines, "now": now}
+    context = {
+        "kind": kind,
+        "unit": unit or "—",
+        "unit_name": unit_name or unit or unknown,
+        "lines": lines,
+        "now": now,
+        "regulation": regulation,
+    }
     env = templates()
     subject = env.get_template("subject.txt.j2").render(context).strip()
     return subject, env.get_template("mail.txt.j2").render(context), env.get_template("mail.html.j2").render(context)
@@ -83,14 +102,21 @@ def mailbox_units(store: Store) -> dict[str, str]:
 
 
 def _mail(
-    store: Store, kind: str, unit: str, lines: Sequence[AlertLine], now: datetime, fallback_to: Sequence[str], key: str
+    store: Store,
+    kind: str,
+    unit: str,
+    lines: Sequence[AlertLine],
+    now: datetime,
+    fallback_to: Sequence[str],
+    key: str,
+    regulation: Regulation,
 ) -> OutgoingMail | None:
     name, contacts = unit_directory(store).get(unit, (unit, []))
     to = tuple(contacts or fallback_to)
     if not to:
         log.warning("no IT contact for unit %r and no fallback: %d %s line(s) not mailed", unit, len(lines), kind)
         return None
-    subject, text, html = render(kind, unit, name, lines, now)
+    subject, text, html = render(kind, unit, name, lines, now, regulation)
     return OutgoingMail(kind, unit, to, subject, text, html, key)
 
 
@@ -104,7 +130,12 @@ def _first_alert(store: Store, key: str, unit: str, now: datetime) -> bool:
 
 
 def enqueue_new_findings(
-    store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = (), cursor: str = "alerts"
+    store: Store,
+    now: datetime,
+    calendar: Calendar,
+    profile: AccountProfile,
+    fallback_to: Sequence[str] = (),
+    cursor: str = "alerts",
 ) -> list[int]:
     """Queue an immediate alert per unit for the urgent message findings recorded since the last call.
 
@@ -132,12 +163,12 @@ def enqueue_new_findings(
                 unit = units.get(mailbox, "")
                 if not _first_alert(store, f"{rule}|{mailbox}", unit, now):
                     continue
-                vi, en = remedy_text(rule, now, calendar)
+                vi, en = remedy_text(rule, now, calendar, profile=profile)
                 per_unit[unit].append(
                     AlertLine(mailbox, rule, *_titles(rule), f"{detail} ({action})", citation, vi, en, when or "")
                 )
         store.db.table("alert_cursor").upsert({"name": cursor, "last_id": max(last, newest)}, pk="name")
-    return _enqueue_all(store, "alert", per_unit, now, fallback_to)
+    return _enqueue_all(store, "alert", per_unit, now, fallback_to, profile.regulation)
 
 
 def enqueue_account_alerts(
@@ -162,21 +193,21 @@ def enqueue_account_alerts(
                 per_unit[report.facts.unit].append(
                     AlertLine(report.facts.address, f.rule, f.title.vi, f.title.en, f.detail, f.citation, vi, en)
                 )
-    return _enqueue_all(store, "alert", per_unit, now, fallback_to)
+    return _enqueue_all(store, "alert", per_unit, now, fallback_to, profile.regulation)
 
 
 def build_digests(
     store: Store,
     now: datetime,
     calendar: Calendar,
-    profile: AccountProfile | None = None,
+    profile: AccountProfile,
     fallback_to: Sequence[str] = (),
     reports: Sequence[MailboxReport] | None = None,
 ) -> list[OutgoingMail]:
-    """One digest per unit with its non-urgent account findings (inactive boxes, check frequency, quota…)."""
-    profile = profile or AccountProfile()
+    """One digest per unit with its non-urgent account findings (inactive boxes, check frequency, quota…)
+    and its requests overdue at the IT department."""
+    tz = now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else LOCAL_TZ
     if reports is None:
-        tz = now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else LOCAL_TZ
         reports = evaluate_mailboxes(gather_facts(store, now, tz, profile), profile, now, calendar)
     per_unit: dict[str, list[AlertLine]] = defaultdict(list)
     for report in reports:
@@ -187,9 +218,16 @@ def build_digests(
             per_unit[report.facts.unit].append(
                 AlertLine(report.facts.address, f.rule, f.title.vi, f.title.en, f.detail, f.citation, vi, en)
             )
+    for request in evaluate_requests(gather_requests(store, tz), profile, now, calendar):
+        for f in request.findings:
+            vi, en = remedy_text(f.rule, now, calendar, profile=profile)
+            per_unit[request.request.unit].append(
+                AlertLine(request.request.mailbox, f.rule, f.title.vi, f.title.en, f.detail, f.citation, vi, en)
+            )
     mails = []
     for unit in sorted(per_unit):
-        mail = _mail(store, "digest", unit, per_unit[unit], now, fallback_to, f"digest|{unit}|{now.date()}")
+        key = f"digest|{unit}|{now.date()}"
+        mail = _mail(store, "digest", unit, per_unit[unit], now, fallback_to, key, profile.regulation)
         if mail is not None:
             mails.append(mail)
     return mails
@@ -211,13 +249,18 @@ def daily_digest(
 
 
 def _enqueue_all(
-    store: Store, kind: str, per_unit: dict[str, list[AlertLine]], now: datetime, fallback_to: Sequence[str]
+    store: Store,
+    kind: str,
+    per_unit: dict[str, list[AlertLine]],
+    now: datetime,
+    fallback_to: Sequence[str],
+    regulation: Regulation,
 ) -> list[int]:
     ids = []
     for unit in sorted(per_unit):
         # The key makes a crash between the two transactions harmless: no second mail for the same lines.
         key = f"{kind}|{unit}|" + ";".join(sorted(f"{line.rule}|{line.mailbox}" for line in per_unit[unit]))
-        mail = _mail(store, kind, unit, per_unit[unit], now, fallback_to, key)
+        mail = _mail(store, kind, unit, per_unit[unit], now, fallback_to, key, regulation)
         if mail is not None and (pk := enqueue(store, mail, now, DEDUP_WINDOW)) is not None:
             ids.append(pk)
     return ids
@@ -235,9 +278,7 @@ def _involved(mail_from: str | None, rcpt_tos: str | None, direction: str | None
 
 @cache
 def _rule_titles() -> dict[str, tuple[str, str]]:
-    titles = {r.id: (r.title.vi, r.title.en) for r in all_account_rules()}
-    titles.update({rid: (r.title.vi, r.title.en) for rid, r in TRAFFIC_RULES.items()})
-    return titles
+    return {rule_id: (r.title.vi, r.title.en) for rule_id, r in rule_catalogue().items()}
 
 
 def _titles(rule: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from monitor.mailboxes.calendar import Calendar
-from rules.accounts import inactivity_notice
+from rules.accounts import due_date, inactivity_notice
 from rules.mailbox_facts import AccountProfile, MailboxFacts
 
 # Rules whose findings are mailed at once; the others wait for the unit's daily digest.
@@ -66,11 +66,7 @@ REMEDIES: dict[str, Remedy] = {
         1,
     ),
     "unread-backlog": Remedy("xem và xử lý thư chưa đọc", "read and handle the unread mail", 1),
-    "quota": Remedy(
-        "dọn bớt thư hoặc đề nghị nâng dung lượng (tối đa 2 GB)",
-        "clean up the mailbox or request a larger quota (2 GB at most)",
-        5,
-    ),
+    "quota": Remedy("dọn bớt thư hoặc đề nghị nâng dung lượng", "clean up the mailbox or request a larger quota", 5),
     "password-age": Remedy("đổi mật khẩu", "change the password", 3),
     "first-login-password": Remedy("đổi mật khẩu được cấp", "change the issued password", 3),
     "departed-mailbox": Remedy(
@@ -83,6 +79,21 @@ REMEDIES: dict[str, Remedy] = {
         "ask for the address to be renamed to the convention",
         10,
     ),
+    "unit-handover": Remedy(
+        "xác nhận đã bàn giao hộp thư, mật khẩu, dữ liệu cho người mới và đổi mật khẩu",
+        "confirm the box, its password and data were handed over, and change the password",
+        None,
+    ),
+    "public-provider-mailbox": Remedy(
+        "nhắc cán bộ dùng hộp thư công vụ, không dùng hộp thư cá nhân công cộng để trao đổi công việc",
+        "remind staff to use official mailboxes, not personal free-mail ones, for work",
+        None,
+    ),
+    "it-request-overdue": Remedy(
+        "đôn đốc bộ phận CNTT hoàn thành đề nghị, hoặc đánh dấu đã xong (mailmon requests done)",
+        "chase the IT department, or mark the request done (mailmon requests done)",
+        None,
+    ),
 }
 DEFAULT_REMEDY = Remedy("xem xét và xử lý", "review and act", 3)
 
@@ -90,10 +101,14 @@ DEFAULT_REMEDY = Remedy("xem xét và xử lý", "review and act", 3)
 def remedy_text(
     rule: str, now: datetime, calendar: Calendar, box: MailboxFacts | None = None, profile: AccountProfile | None = None
 ) -> tuple[str, str]:
-    """(vi, en) sentences: what to do and by when, the deadline counted in working days."""
+    """(vi, en) sentences: what to do and by when, the deadline counted in working days (mailmon's ask of
+    the unit; the regulation's own deadlines are in the findings)."""
     if rule == "inactive-mailbox" and box is not None and profile is not None:
         return _inactive(box, profile, now, calendar)
     remedy = REMEDIES.get(rule, DEFAULT_REMEDY)
+    if rule == "quota" and profile is not None and profile.quota_max_exception_mb:
+        most = profile.quota_max_exception_mb
+        remedy = Remedy(f"{remedy.vi} (tối đa {most:,} MB)", f"{remedy.en} ({most:,} MB at most)", remedy.working_days)
     if remedy.working_days is None:
         return remedy.vi, remedy.en
     deadline = calendar.add_working_days(now.date(), remedy.working_days)
@@ -106,15 +121,16 @@ def remedy_text(
 
 def _inactive(box: MailboxFacts, profile: AccountProfile, now: datetime, calendar: Calendar) -> tuple[str, str]:
     notice = inactivity_notice(box, profile) or now.date()
-    removal: date = calendar.add_working_days(notice, profile.removal_working_days)
-    n = profile.removal_working_days
+    if profile.removal is None:
+        return "xác nhận hộp thư còn sử dụng", "confirm the mailbox is still in use"
+    removal: date = due_date(notice, profile.removal, calendar)
+    vi, en = profile.removal.describe()
     if now.date() >= removal:
         return (
-            f"đã quá hạn {n} ngày làm việc (từ {removal:%d/%m/%Y}): "
-            "đề nghị gỡ bỏ hộp thư hoặc xác nhận còn sử dụng ngay",
-            f"the {n} working days ran out on {removal:%d/%m/%Y}: remove the mailbox or confirm it is in use now",
+            f"đã quá hạn {vi} (từ {removal:%d/%m/%Y}): đề nghị gỡ bỏ hộp thư hoặc xác nhận còn sử dụng ngay",
+            f"the {en} ran out on {removal:%d/%m/%Y}: remove the mailbox or confirm it is in use now",
         )
     return (
-        f"hộp thư bị tạm dừng; đề nghị mở lại trong {n} ngày làm việc, trước {removal:%d/%m/%Y}",
-        f"the mailbox is suspended; request reopening within {n} working days, before {removal:%d/%m/%Y}",
+        f"hộp thư bị tạm dừng; đề nghị mở lại trong {vi}, trước {removal:%d/%m/%Y}",
+        f"the mailbox is suspended; request reopening within {en}, before {removal:%d/%m/%Y}",
     )

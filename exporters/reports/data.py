@@ -1,4 +1,5 @@
-"""What the monthly and yearly reports say per unit, gathered from the store (no formatting here)."""
+"""What the monthly and yearly reports say per unit, gathered from the store (no formatting here), under
+the profile in force: its check targets, its deadlines for the IT department's requests."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.mailboxes.calendar import Calendar
-from monitor.mailboxes.evaluate import evaluate_mailboxes, gather_facts
+from monitor.mailboxes.evaluate import (
+    RequestReport,
+    evaluate_mailboxes,
+    evaluate_requests,
+    gather_facts,
+    gather_requests,
+)
 from monitor.store import Store
 from rules.mailbox_facts import AccountProfile
 
@@ -51,7 +58,7 @@ class MailboxLine:
     kind: str
     state: str
     checks_per_working_day: float
-    target: int
+    target: int | None  # None: the regulation sets no check frequency for this kind of mailbox
     findings: tuple[str, ...]
 
 
@@ -64,6 +71,18 @@ class UnitReport:
     findings: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))  # rule → month → n
     actions: Counter[str] = field(default_factory=Counter)  # quarantine / reject / tag / hold → n
     verdicts: Counter[str] = field(default_factory=Counter)  # messages by verdict
+    requests: list[RequestReport] = field(default_factory=list)  # the unit's requests to the IT department
+
+    @property
+    def public_provider_messages(self) -> int:
+        """Messages exchanged with free-mail mailboxes (public-provider-mailbox findings) in the period."""
+        return (
+            sum(self.findings["public-provider-mailbox"].values()) if "public-provider-mailbox" in self.findings else 0
+        )
+
+    @property
+    def late_requests(self) -> int:
+        return sum(1 for r in self.requests if r.late)
 
     @property
     def states(self) -> Counter[str]:
@@ -72,7 +91,9 @@ class UnitReport:
     @property
     def compliance(self) -> float | None:
         """Mean over active mailboxes of checks per working day over the target, capped at 1."""
-        ratios = [min(1.0, m.checks_per_working_day / m.target) for m in self.mailboxes if m.state == "active"]
+        ratios = [
+            min(1.0, m.checks_per_working_day / m.target) for m in self.mailboxes if m.state == "active" and m.target
+        ]
         return sum(ratios) / len(ratios) if ratios else None
 
     def by_month(self, months: list[str]) -> list[int]:
@@ -82,13 +103,14 @@ class UnitReport:
 def gather(
     store: Store,
     period: Period,
+    profile: AccountProfile,
     unit: str | None = None,
     calendar: Calendar | None = None,
-    profile: AccountProfile | None = None,
     now: datetime | None = None,
 ) -> list[UnitReport]:
-    """Per unit: mailboxes and states (as of the period's end or now), findings, actions."""
-    calendar, profile = calendar or Calendar(), profile or AccountProfile()
+    """Per unit: mailboxes and states (as of the period's end or now), findings, actions, and the requests
+    made in the period with their deadlines."""
+    calendar = calendar or Calendar()
     now = now or datetime.now(LOCAL_TZ)
     as_of = min(now, datetime.combine(period.end, time(23, 59, 59), LOCAL_TZ))
     units: dict[str, UnitReport] = {}
@@ -102,9 +124,14 @@ def gather(
 
     reports = evaluate_mailboxes(gather_facts(store, as_of, LOCAL_TZ, profile), profile, as_of, calendar)
     for r in reports:
-        target = profile.checks_per_day.get(r.facts.kind, 1)
+        target = profile.check_target(r.facts.kind)
         line = MailboxLine(
-            r.facts.address, r.facts.kind, r.state, r.checks_per_working_day, target, tuple(f.rule for f in r.findings)
+            r.facts.address,
+            r.facts.kind,
+            r.state,
+            r.checks_per_working_day,
+            target.checks if target else None,
+            tuple(f.rule for f in r.findings),
         )
         of(r.facts.unit).mailboxes.append(line)
     mailbox_unit = {r.facts.address: r.facts.unit for r in reports}
@@ -123,8 +150,13 @@ def gather(
     ).fetchall():
         for u in _units_of(mail_from, rcpt_tos, direction, mailbox_unit):
             of(u).verdicts[verdict] += 1
+    for request in evaluate_requests(gather_requests(store, LOCAL_TZ), profile, as_of, calendar):
+        if period.start <= request.request.requested_at.date() <= period.end or (
+            request.request.completed_at is None and request.request.requested_at.date() < period.start
+        ):
+            of(request.request.unit).requests.append(request)
     chosen = [units[u] for u in sorted(units) if unit is None or u == unit]
-    return [u for u in chosen if u.unit or u.findings or u.mailboxes]
+    return [u for u in chosen if u.unit or u.findings or u.mailboxes or u.requests]
 
 
 def _local(stamp: str) -> str:

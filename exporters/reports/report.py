@@ -1,4 +1,8 @@
-"""The yearly (or monthly) report per unit as printable HTML or a CSV for spreadsheets, and its reminder."""
+"""The yearly (or monthly) report per unit as printable HTML or a CSV for spreadsheets, and its reminder.
+
+Both name the regulation in force and cite its clauses; the reminder goes out only where the profile has
+a yearly report at all (DN-2022 Đ14.6: before 15 December), with the content and recipient it names.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ from exporters.reports.data import LOCAL_TZ, Period, UnitReport, gather, parse_p
 from monitor.mailboxes.calendar import Calendar
 from monitor.store import Store
 from rules.mailbox_facts import AccountProfile
+from rules.requests import KIND_TEXT, YearlyReportDue
 
-REPORT_DEADLINE = (12, 15)  # DN-2022 Đ14.6: each unit reports yearly before 15 December
-REPORT_CITATION = "DN-2022 Đ14.6"
+YEARLY = YearlyReportDue()
 STATE_VI = {
     "active": "đang dùng",
     "suspend-due": "cần tạm dừng",
@@ -35,26 +39,47 @@ def build_report(
     unit: str | None = None,
     fmt: Literal["html", "csv"] = "html",
     *,
+    profile: AccountProfile,
     calendar: Calendar | None = None,
-    profile: AccountProfile | None = None,
     now: datetime | None = None,
 ) -> bytes:
-    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them."""
+    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them, under ``profile``."""
     span = parse_period(period)
-    units = gather(store, span, unit, calendar, profile, now)
+    units = gather(store, span, profile, unit, calendar, now)
     if fmt == "csv":
-        return _csv(units, span)
+        return _csv(units, span, profile)
     if fmt == "html":
         generated = now or datetime.now(LOCAL_TZ)
-        context = {"period": span, "units": units, "generated": generated, "states": STATE_VI, "chart": bar_chart}
+        context = {
+            "period": span,
+            "units": units,
+            "generated": generated,
+            "states": STATE_VI,
+            "chart": bar_chart,
+            "regulation": profile.regulation,
+            "citations": citations(profile),
+            "yearly": profile.yearly_report if profile.in_force(YEARLY.id) else None,
+            "yearly_due": YEARLY.due(profile, span.end.year),
+            "kinds": KIND_TEXT,
+        }
         return templates().get_template("report.html.j2").render(context).encode("utf-8")
     raise ValueError(f"fmt: expected html or csv, got {fmt!r}")
 
 
-def _csv(units: Sequence[UnitReport], span: Period) -> bytes:
+def citations(profile: AccountProfile) -> dict[str, str]:
+    """rule id → the clauses the profile cites for it ("site policy" where config.toml switched it on)."""
+    out = {}
+    for rule_id, policy in profile.rules.items():
+        if policy.enabled:
+            out[rule_id] = ", ".join(str(c) for c in policy.cites_for("", profile.regulation.short_name))
+    return out
+
+
+def _csv(units: Sequence[UnitReport], span: Period, profile: AccountProfile) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["Mục / Section", "Đơn vị / Unit", "Tên / Name", "Tháng / Month", "Giá trị / Value"])
+    writer.writerow(["regulation", "", profile.regulation.short_name, "", profile.regulation.heading])
     for u in units:
         for m in u.mailboxes:
             writer.writerow(["mailbox", u.unit, m.address, "", m.state])
@@ -70,6 +95,15 @@ def _csv(units: Sequence[UnitReport], span: Period) -> bytes:
             writer.writerow(["messages_by_verdict", u.unit, verdict, "", n])
         if u.compliance is not None:
             writer.writerow(["check_frequency_compliance", u.unit, "", "", f"{u.compliance:.3f}"])
+        if profile.in_force("public-provider-mailbox"):
+            writer.writerow(["public_provider_messages", u.unit, "", "", u.public_provider_messages])
+        for r in u.requests:
+            req = r.request
+            status = "open" if req.completed_at is None else f"done {req.completed_at:%Y-%m-%d}"
+            due = f"due {r.due:%Y-%m-%d}" if r.due else "no deadline"
+            late = "; late" if r.late else ""
+            name = f"#{req.id} {req.kind} {req.mailbox}"
+            writer.writerow(["request", u.unit, name, f"{req.requested_at:%Y-%m-%d}", f"{status}; {due}{late}"])
     # The BOM makes Excel read the file as UTF-8, so Vietnamese names are not garbled.
     return out.getvalue().encode("utf-8-sig")
 
@@ -106,26 +140,24 @@ def bar_chart(values: Sequence[int], labels: Sequence[str], title: str) -> Marku
     return Markup("".join(parts))  # noqa: S704 - every interpolated string is escaped above
 
 
-# -- the reminder ahead of 15 December -----------------------------------------------------------
-def report_deadline(year: int) -> date:
-    return date(year, *REPORT_DEADLINE)
-
-
-def reminder_due(now: datetime, calendar: Calendar, working_days_before: int = 10) -> bool:
-    """True on working days from ``working_days_before`` working days ahead of 15 December until then."""
-    today, deadline = now.date(), report_deadline(now.year)
-    if today >= deadline or not calendar.is_working_day(today):
-        return False
-    return calendar.working_days_between(today, deadline) <= working_days_before
+# -- the reminder ahead of the yearly report's deadline ---------------------------------------------
+def reminder_due(now: datetime, calendar: Calendar, profile: AccountProfile) -> bool:
+    """True on working days in the run-up to the profile's yearly-report deadline (never without one)."""
+    return YEARLY.reminder_due(profile, now, calendar)
 
 
 def build_reminders(
-    store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = ()
+    store: Store, now: datetime, calendar: Calendar, profile: AccountProfile, fallback_to: Sequence[str] = ()
 ) -> list[OutgoingMail]:
-    """One reminder per unit: send the yearly report before 15 December (DN-2022 Đ14.6), with its numbers."""
-    deadline = report_deadline(now.year)
-    left = calendar.working_days_between(now.date(), deadline)
-    units = gather(store, parse_period(str(now.year)), calendar=calendar, now=now)
+    """One reminder per unit: the yearly report the profile asks for, by its deadline, with the unit's numbers."""
+    due, report = YEARLY.due(profile, now.year), profile.yearly_report
+    if due is None or report is None:
+        return []
+    # As the regulation words it: "trước ngày 15 tháng 12" (before), or a last day.
+    stated = date(now.year, report.month, report.day)
+    when_vi, when_en = ("chậm nhất ngày", "by") if report.inclusive else ("trước ngày", "before")
+    left = calendar.working_days_between(now.date(), due)
+    units = gather(store, parse_period(str(now.year)), profile, calendar=calendar, now=now)
     directory = unit_directory(store)
     mails = []
     for u in units:
@@ -134,28 +166,34 @@ def build_reminders(
         if not to:
             continue
         total = sum(sum(c.values()) for c in u.findings.values())
+        findings = [profile.cite(f) for f in YEARLY.check(u.unit or "—", profile, now, calendar)]
+        if not findings:
+            continue
         detail = (
-            f"{len(u.mailboxes)} hộp thư / mailboxes, {total} vi phạm / findings trong năm / this year "
-            f"{now.year}; xuất báo cáo / export: mailmon report --period {now.year} --unit {u.unit}"
+            f"{findings[0].detail}; {len(u.mailboxes)} hộp thư / mailboxes, {total} vi phạm / findings trong năm / "
+            f"this year {now.year}; xuất báo cáo / export: mailmon report --period {now.year} --unit {u.unit}"
         )
         line = AlertLine(
             mailbox=u.unit,
-            rule="yearly-report",
-            title_vi="Báo cáo năm về sử dụng thư điện tử công vụ",
-            title_en="Yearly report on the use of official mail",
+            rule=YEARLY.id,
+            title_vi=YEARLY.title.vi,
+            title_en=YEARLY.title.en,
             detail=detail,
-            citation=REPORT_CITATION,
-            todo_vi=f"gửi báo cáo năm về tỉnh trước {deadline:%d/%m/%Y} (còn {left} ngày làm việc)",
-            todo_en=f"send the yearly report to the province before {deadline:%d/%m/%Y} ({left} working days left)",
+            citation=findings[0].citation,
+            todo_vi=f"gửi báo cáo năm {when_vi} {stated:%d/%m/%Y} (còn {left} ngày làm việc)",
+            todo_en=f"send the yearly report {when_en} {stated:%d/%m/%Y} ({left} working days left)",
         )
-        subject, text, html = render("reminder", u.unit, name, [line], now)
+        subject, text, html = render("reminder", u.unit, name, [line], now, profile.regulation)
         mails.append(OutgoingMail("reminder", u.unit, to, subject, text, html, f"reminder|{u.unit}|{now.year}"))
     return mails
 
 
-def enqueue_reminders(store: Store, now: datetime, calendar: Calendar, fallback_to: Sequence[str] = ()) -> list[int]:
-    """The daemon's morning job in December: once a year per unit (dedup over the year)."""
-    if not reminder_due(now, calendar):
+def enqueue_reminders(
+    store: Store, now: datetime, calendar: Calendar, profile: AccountProfile, fallback_to: Sequence[str] = ()
+) -> list[int]:
+    """The daemon's morning job ahead of the deadline: once a year per unit (dedup over the year)."""
+    if not reminder_due(now, calendar, profile):
         return []
-    ids = [enqueue(store, m, now, timedelta(days=366)) for m in build_reminders(store, now, calendar, fallback_to)]
+    mails = build_reminders(store, now, calendar, profile, fallback_to)
+    ids = [enqueue(store, m, now, timedelta(days=366)) for m in mails]
     return [i for i in ids if i is not None]

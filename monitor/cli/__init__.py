@@ -84,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("html", "csv"), default="html")
     report.add_argument("-o", "--output", help="file to write (default: standard output)")
 
+    requests = sub.add_parser(
+        "requests", parents=[common], help="a unit's requests to the IT department (create, reset…) and their deadlines"
+    )
+    rsub = requests.add_subparsers(dest="rcommand", required=True)
+    radd = rsub.add_parser("add", parents=[common], help="record a unit's request")
+    radd.add_argument("--kind", required=True, choices=("create", "change", "reset", "close", "restore"))
+    radd.add_argument("--mailbox", required=True, help="the mailbox the request is about")
+    radd.add_argument("--unit", required=True, help="the requesting unit (its code in the directory)")
+    radd.add_argument("--at", metavar="WHEN", help="when the IT department got it (YYYY-MM-DD[THH:MM]; default now)")
+    radd.add_argument("--note", default="", help="e.g. the request document's number")
+    rdone = rsub.add_parser("done", parents=[common], help="record that a request was carried out")
+    rdone.add_argument("id", type=int)
+    rdone.add_argument("--at", metavar="WHEN", help="when it was done (YYYY-MM-DD[THH:MM]; default now)")
+    rdone.add_argument("--note", default="")
+    rlist = rsub.add_parser("list", parents=[common], help="requests with their due days under the profile")
+    rlist.add_argument("--unit", help="only this unit")
+    rlist.add_argument("--open", action="store_true", help="only requests not done yet")
+    rlist.add_argument("--overdue", action="store_true", help="only open requests past their due day")
+    rlist.add_argument("--as-of", type=date.fromisoformat, metavar="DATE", help="as of this day (YYYY-MM-DD)")
+    rlist.add_argument("--json", action="store_true")
+
     ingest = sub.add_parser("ingest", parents=[common], help="ingest logs once")
     isub = ingest.add_subparsers(dest="icommand", required=True)
     dlog = isub.add_parser("dovecot-log", parents=[common], help="Dovecot log files (file or syslog format)")

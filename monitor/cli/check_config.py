@@ -24,5 +24,11 @@ def cmd_check_config(path: Path) -> int:
     if unset:  # the service could not read its secrets with this environment
         print_config_errors(ConfigError(path, unset))
         return EX_CONFIG
+    profile = config.load_profile()
+    on = sum(1 for policy in profile.rules.values() if policy.enabled)
+    site = sorted(rule_id for rule_id, policy in profile.rules.items() if policy.site_policy)
     print(f"{path}: OK (profile {config.profile.name}, local domains {', '.join(config.organization.local_domains)})")
+    print(f"  {profile.regulation.short_name}: {profile.regulation.heading}")
+    policy = f"; theo chính sách đơn vị / site policy: {', '.join(site)}" if site else ""
+    print(f"  {on} quy tắc áp dụng / rules in force{policy}")
     return 0

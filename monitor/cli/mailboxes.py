@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import Config
 from monitor.mailboxes.calendar import Calendar
-from monitor.mailboxes.evaluate import as_of_moment, evaluate_mailboxes, gather_facts, load_account_profile
+from monitor.mailboxes.evaluate import as_of_moment, evaluate_mailboxes, gather_facts
 from monitor.store import Store
 
 
@@ -16,7 +16,7 @@ def run(config: Config, args: Any) -> int:
     tz = ZoneInfo(config.organization.timezone)
     now = as_of_moment(args.as_of, tz)
     store = Store(config.storage.database)
-    profile = load_account_profile(config.profile.name)
+    profile = config.account_profile()
     boxes = [b for b in gather_facts(store, now, tz, profile) if not args.unit or b.unit == args.unit]
     reports = evaluate_mailboxes(boxes, profile, now, Calendar())
     reports = [r for r in reports if not args.status or r.state == args.status]
@@ -28,5 +28,5 @@ def run(config: Config, args: Any) -> int:
         print(f"{r.facts.address:<40} {r.facts.unit:<12} {r.state:<12} last login {last}")
         for f in r.findings:
             print(f"    {f.rule} ({f.citation}): {f.detail}")
-    print(f"{len(reports)} hộp thư / mailboxes")
+    print(f"{len(reports)} hộp thư / mailboxes; {profile.regulation.short_name}: {profile.regulation.heading}")
     return 0

@@ -12,7 +12,8 @@ from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
-    data = build_report(Store(config.storage.database), args.period, args.unit, args.format)
+    profile = config.account_profile()
+    data = build_report(Store(config.storage.database), args.period, args.unit, args.format, profile=profile)
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"đã ghi / written {args.output} ({len(data):,} bytes)")

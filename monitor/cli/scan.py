@@ -94,7 +94,7 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
                 rcpt_tos=rcpts,
                 timeout=config.rspamd.timeout_seconds,
             )
-            evaluation, _ = rspamd.with_spam_score(evaluation, score, config.rspamd, settings.actions)
+            evaluation, _ = rspamd.with_spam_score(evaluation, score, config.rspamd, settings)
         except rspamd.RspamdUnavailable as exc:
             print(f"mailmon scan: rspamd not used: {exc}", file=sys.stderr)
     if as_json:

@@ -7,6 +7,7 @@ the event loop), and ``mailmon scan`` runs it inline. No sockets, no store.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from monitor.inspect.limits import Limits
 from monitor.inspect.mime import BodyRange, ParsedMessage, parse_message
 from monitor.inspect.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
-from rules.base import Action, Finding
+from rules.base import Action, Finding, TrafficRule
 from rules.facts import AntivirusResult, Attachment, Domains, MessageFacts
 from rules.profile import Profile
 
@@ -60,15 +61,22 @@ def facts_from(parsed: ParsedMessage, mail_from: str, rcpt_tos: tuple[str, ...],
     )
 
 
+def run_rules(facts: MessageFacts, profile: Profile, rules: Mapping[str, TrafficRule]) -> list[Finding]:
+    """The findings of the rules the profile has in force, each citing the profile's clauses."""
+    return [
+        profile.cite(f)
+        for rule_id, rule in rules.items()
+        if profile.in_force(rule_id)
+        for f in rule.check(facts, profile)
+    ]
+
+
 def evaluate(data: bytes, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
     """Run every traffic rule on one raw message and decide what to do with it."""
     started = time.perf_counter()
     parsed = parse_message(data, settings.limits)
     facts = facts_from(parsed, mail_from, rcpt_tos, settings.domains)
-    findings: list[Finding] = []
-    for rule in TRAFFIC_RULES.values():
-        findings.extend(rule.check(facts, settings.profile))
-    verdict = decide(findings, settings.actions)
+    verdict = decide(run_rules(facts, settings.profile, TRAFFIC_RULES), settings.actions)
     return Evaluation(
         verdict=verdict,
         direction=facts.direction,
@@ -99,9 +107,7 @@ def evaluate_file(path: Path, mail_from: str, rcpt_tos: tuple[str, ...], setting
 def with_antivirus(evaluation: Evaluation, result: AntivirusResult, settings: Settings) -> Evaluation:
     """clamd's answer folded into the verdict through the virus rules (pure, in rules/virus.py)."""
     facts = MessageFacts(mail_from="", rcpt_tos=(), domains=settings.domains, antivirus=(result,))
-    extra = [
-        f for rule_id in ("virus", "virus-unscanned") for f in TRAFFIC_RULES[rule_id].check(facts, settings.profile)
-    ]
+    extra = run_rules(facts, settings.profile, {r: TRAFFIC_RULES[r] for r in ("virus", "virus-unscanned")})
     if not extra:
         return evaluation
     return replace(evaluation, verdict=decide([*evaluation.findings, *extra], settings.actions))

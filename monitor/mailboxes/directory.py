@@ -1,7 +1,11 @@
 """The directory of units and mailboxes, imported from CSV (later sources plug in behind `Directory`).
 
-`units.csv`: unit,name,parent,it_contact (it_contact: addresses separated by ';').
-`mailboxes.csv`: address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb.
+`units.csv`: unit,name,parent,it_contact (it_contact: addresses separated by ';'), and optionally
+head,head_since,box_holder,box_holder_since: the unit's head and the person holding its unit box, and
+since when (a date; empty: the import's time). A new name starts the unit-handover rule's clock.
+`mailboxes.csv`: address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb, and
+optionally password_reset_at (the last reset by the IT department, when not recorded by
+`mailmon requests`).
 Bad rows are reported with their line numbers and skipped; good rows are upserted in one
 transaction, so an import is idempotent and never half-applied.
 """
@@ -18,10 +22,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.store import Store, utcnow
+from monitor.store.unit_people import record_people
 
 KINDS = ("personal", "unit", "agency", "admin")
 STATUSES = ("active", "suspended", "departed", "removed")
 UNIT_COLUMNS = ("unit", "name", "parent", "it_contact")
+# Optional: (person column, its since column, the role it records).
+PEOPLE_COLUMNS = (("head", "head_since", "head"), ("box_holder", "box_holder_since", "holder"))
 MAILBOX_COLUMNS = (
     "address",
     "display_name",
@@ -39,6 +46,7 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 class ImportReport:
     units: int = 0
     mailboxes: int = 0
+    people_changed: int = 0  # heads and box holders who differ from the ones recorded before
     errors: list[str] = field(default_factory=list)
 
 
@@ -81,12 +89,18 @@ def parse_unit(row: dict[str, str]) -> dict[str, Any]:
     bad = [a for a in contacts if not _ADDRESS.match(a)]
     if bad:
         raise ValueError(f"it_contact: not an address: {', '.join(bad)}")
-    return {
+    unit = {
         "unit": row["unit"],
         "name": row["name"],
         "parent": row["parent"] or None,
         "it_contact": json.dumps(contacts),
     }
+    for person, since, _role in PEOPLE_COLUMNS:
+        unit[person] = row.get(person, "")
+        unit[since] = _date(row.get(since, ""), since)
+        if unit[since] and not unit[person]:
+            raise ValueError(f"{since}: given without {person}")
+    return unit
 
 
 def parse_mailbox(row: dict[str, str], known_units: set[str]) -> dict[str, Any]:
@@ -116,6 +130,7 @@ def parse_mailbox(row: dict[str, str], known_units: set[str]) -> dict[str, Any]:
         "created_at": _date(row["created_at"], "created_at"),
         "password_changed_at": _date(row["password_changed_at"], "password_changed_at"),
         "quota_mb": quota,
+        "password_reset_at": _date(row.get("password_reset_at", ""), "password_reset_at"),
     }
 
 
@@ -143,9 +158,14 @@ def import_csv(store: Store, units_csv: Path, mailboxes_csv: Path) -> ImportRepo
         seen.add(mailbox["address"])
         mailboxes.append(mailbox)
     now = utcnow()
+    people = {
+        (u["unit"], role): (u[person], u[since]) for u in units for person, since, role in PEOPLE_COLUMNS if u[person]
+    }
+    unit_rows = [{k: v for k, v in u.items() if k in UNIT_COLUMNS} for u in units]
     with store.db.atomic():
-        store.db.table("units").upsert_all(({**u, "updated": now} for u in units), pk="unit")
+        store.db.table("units").upsert_all(({**u, "updated": now} for u in unit_rows), pk="unit")
         store.db.table("mailboxes").upsert_all(({**m, "updated": now} for m in mailboxes), pk="address")
+        report.people_changed = record_people(store, people)
     report.units, report.mailboxes = len(units), len(mailboxes)
     return report
 

@@ -1,29 +1,32 @@
-"""Evaluate the account rules over every mailbox: facts from the store, rules from rules/accounts.py."""
+"""Evaluate the account rules over every mailbox (and the request rules over every IT request): facts
+from the store, rules from rules/, numbers and clauses from the profile in force."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.mailboxes.calendar import Calendar
 from monitor.store import Store
+from monitor.store.requests import last_resets, list_requests
+from monitor.store.unit_people import latest_changes
 from rules.accounts import all_account_rules, check_compliance, mailbox_state
 from rules.base import Finding
-from rules.mailbox_facts import AccountProfile, LoginFact, MailboxFacts
-from rules.profile import profile_table
+from rules.mailbox_facts import AccountProfile, HandoverChange, LoginFact, MailboxFacts
+from rules.profile import load_profile
+from rules.requests import ItRequestOverdue, RequestFacts, request_due
 
 WINDOW_DAYS = 40  # enough calendar days for the last 20 working days
 
 
 def load_account_profile(name: str, trusted_networks: tuple[str, ...] = ()) -> AccountProfile:
-    data: dict[str, Any] = dict(profile_table(name, "accounts"))
-    if "checks_per_day" in data:
-        data["checks_per_day"] = dict(data["checks_per_day"])
-    return AccountProfile(**data, trusted_networks=trusted_networks)
+    """A shipped profile's account part, without config.toml (tests, benchmarks); the service uses
+    ``Config.account_profile()``."""
+    return load_profile(name, trusted_networks=trusted_networks).accounts
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,16 @@ def gather_facts(store: Store, now: datetime, tz: ZoneInfo, profile: AccountProf
     recent_logins, recent_failures = _recent(store, now, tz, profile)
     status = {r["address"]: r for r in db.table("mailbox_status").rows}
     history = {(r["address"], r["status"]): r["since"] for r in db.table("mailbox_history").rows}
+    resets = last_resets(store)
+    changes = latest_changes(store)
     boxes = []
-    for address, display_name, unit, kind, status_, created_at, password_changed_at, quota_mb in db.execute(
-        "select address, display_name, unit, kind, status, created_at, password_changed_at, quota_mb "
-        "from mailboxes order by address"
+    for address, display_name, unit, kind, status_, created_at, password_changed_at, quota_mb, reset_at in db.execute(
+        "select address, display_name, unit, kind, status, created_at, password_changed_at, quota_mb, "
+        "password_reset_at from mailboxes order by address"
     ).fetchall():
         polled = status.get(address, {})
+        reset = max(filter(None, (_dt(reset_at, tz), _dt(resets.get(address), tz))), default=None)
+        change = changes.get((unit, profile.handover_trigger or ""))
         forwards = polled.get("sieve_forwards")
         boxes.append(
             MailboxFacts(
@@ -94,9 +101,23 @@ def gather_facts(store: Store, now: datetime, tz: ZoneInfo, profile: AccountProf
                 quota_used_bytes=polled.get("quota_used_bytes"),
                 oldest_unseen=_dt(polled.get("oldest_unseen"), tz),
                 forwards=tuple(json.loads(forwards)) if forwards else (),
+                password_reset_at=reset if reset is None or reset <= now else None,
+                handover=_handover(change, profile, kind, tz, now),
             )
         )
     return boxes
+
+
+def _handover(
+    change: tuple[str, str, str] | None, profile: AccountProfile, kind: str, tz: ZoneInfo, now: datetime
+) -> HandoverChange | None:
+    """The last change of the person the profile's handover clause names, for the kinds it covers."""
+    if change is None or profile.handover_trigger is None or kind not in profile.handover_kinds:
+        return None
+    since = _dt(change[2], tz)
+    if since is None or since > now:
+        return None
+    return HandoverChange(profile.handover_trigger, change[0], change[1], since)
 
 
 def _login_days(
@@ -189,14 +210,65 @@ def _recent(
 def evaluate_mailboxes(
     boxes: list[MailboxFacts], profile: AccountProfile, now: datetime, cal: Calendar
 ) -> list[MailboxReport]:
-    rules = all_account_rules()
+    """Each mailbox's state and findings under the rules the profile has in force, citing its clauses."""
+    rules = [rule for rule in all_account_rules() if profile.in_force(rule.id)]
     end = now.date() - timedelta(days=1)
     days = list(cal.working_days(end - timedelta(days=WINDOW_DAYS), end))[-20:]
     reports = []
     for box in boxes:
-        findings = tuple(f for rule in rules for f in rule.check(box, profile, now, cal))
-        mean = check_compliance(box, profile, days[0], days[-1], cal)[2] if days else 0.0
+        findings = tuple(profile.cite(f) for rule in rules for f in rule.check(box, profile, now, cal))
+        mean = check_compliance(box, profile, days[0], days[-1], cal, now.tzinfo)[2] if days else 0.0
         reports.append(MailboxReport(box, mailbox_state(box, profile, now, cal), findings, mean))
+    return reports
+
+
+@dataclass(frozen=True)
+class RequestReport:
+    request: RequestFacts
+    due: date | None  # None: the regulation gives this kind of request no deadline
+    findings: tuple[Finding, ...]
+
+    @property
+    def late(self) -> bool:
+        """Done after its due day, or still open past it."""
+        done = self.request.completed_at
+        return self.due is not None and bool(self.findings or (done and done.date() > self.due))
+
+
+def gather_requests(store: Store, tz: ZoneInfo, unit: str | None = None) -> list[RequestFacts]:
+    out = []
+    for row in list_requests(store, unit):
+        requested = _dt(row["requested_at"], tz)
+        if requested is None:
+            continue
+        out.append(
+            RequestFacts(
+                row["id"],
+                row["kind"],
+                row["mailbox"],
+                row["unit"],
+                requested,
+                _dt(row["completed_at"], tz),
+                row["note"] or "",
+            )
+        )
+    return out
+
+
+def evaluate_requests(
+    requests: list[RequestFacts], profile: AccountProfile, now: datetime, cal: Calendar
+) -> list[RequestReport]:
+    """Each request made by ``now``, with its due day under the profile and a finding if it is overdue."""
+    rule = ItRequestOverdue()
+    in_force = profile.in_force(rule.id)
+    reports = []
+    for request in requests:
+        if request.requested_at > now:
+            continue
+        if request.completed_at is not None and request.completed_at > now:
+            request = replace(request, completed_at=None)
+        findings = tuple(profile.cite(f) for f in rule.check(request, profile, now, cal)) if in_force else ()
+        reports.append(RequestReport(request, request_due(request, profile, cal), findings))
     return reports
 
 

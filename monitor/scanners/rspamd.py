@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from monitor.config import Rspamd
 from monitor.inspect.added_headers import field as header_field
-from monitor.inspect.pipeline import Evaluation
+from monitor.inspect.pipeline import Evaluation, Settings
 from monitor.inspect.verdict import Verdict, decide
 from rules import TRAFFIC_RULES
 from rules.base import Action
@@ -102,14 +102,15 @@ def check(
 
 
 def with_spam_score(
-    evaluation: Evaluation, score: SpamScore, rules: Rspamd, actions: dict[str, Action]
+    evaluation: Evaluation, score: SpamScore, rules: Rspamd, settings: Settings
 ) -> tuple[Evaluation, bytes]:
-    """rspamd's opinion folded into the verdict: outbound spam is a `spam` finding under policy;
-    inbound spam is tagged and counted (users are asked to mark spam, DN-2022 Đ12.4, Đ15.5)."""
+    """rspamd's opinion folded into the verdict: outbound spam is a `spam` finding under policy (citing the
+    profile's clauses, when the profile has the rule); inbound spam is tagged and counted."""
     header = header_field("X-Mailmon-Spam-Score", f"{score.score:.1f}/{score.required:.1f} ({score.action})")
-    spam = TRAFFIC_RULES["spam"].finding(score.detail())
-    if evaluation.direction in ("outbound", "internal") and score.action in rules.outbound_spam_actions:
-        verdict = decide([*evaluation.findings, spam], actions)
+    spam = settings.profile.cite(TRAFFIC_RULES["spam"].finding(score.detail()))
+    outbound = evaluation.direction in ("outbound", "internal") and settings.profile.in_force("spam")
+    if outbound and score.action in rules.outbound_spam_actions:
+        verdict = decide([*evaluation.findings, spam], settings.actions)
     elif evaluation.direction in ("inbound", "relay") and score.action in rules.inbound_spam_actions:
         tagged = replace(spam, action=Action.TAG)
         verdict = Verdict(max(evaluation.verdict.action, Action.TAG), (*evaluation.findings, tagged))

@@ -30,7 +30,6 @@ from exporters.notify.outbox import OutboxSender
 from exporters.reports.report import enqueue_reminders
 from monitor.config import CREDENTIALS, Config, ConfigError, load_config, split_hostport
 from monitor.mailboxes.calendar import Calendar
-from monitor.mailboxes.evaluate import load_account_profile
 from monitor.mailboxes.log_follower import follow
 from monitor.service.sdnotify import notify, watchdog_interval
 from monitor.smtp.connections import Connections
@@ -83,9 +82,7 @@ class Daemon:
         self.metrics = Metrics(self.registry, version=VERSION)
         self.calendar = Calendar()
         tz = ZoneInfo(config.organization.timezone)
-        self.metrics.add_store_collector(
-            config.storage.database, load_account_profile(config.profile.name), self.calendar, tz
-        )
+        self.metrics.add_store_collector(config.storage.database, config.account_profile(), self.calendar, tz)
         await self.store.call(outbox.ensure_schema)
         self.handler = FilterHandler(config, self.store, events=self.metrics)
         await self.handler.workers.warm_up(self.handler.settings, WARMUP_MESSAGE)
@@ -208,7 +205,8 @@ class Daemon:
         now = datetime.now(ZoneInfo(config.organization.timezone))
         fallback = config.alerts.fallback_to
         try:
-            await self.store.call(lambda s: enqueue_new_findings(s, now, self.calendar, fallback))
+            profile = config.account_profile()
+            await self.store.call(lambda s: enqueue_new_findings(s, now, self.calendar, profile, fallback))
             sender = OutboxSender(
                 config.alerts.relay,
                 config.alerts.starttls,
@@ -224,11 +222,11 @@ class Daemon:
     async def _digest(self) -> None:
         config = self.config
         now = datetime.now(ZoneInfo(config.organization.timezone))
-        profile = load_account_profile(config.profile.name)
+        profile = config.account_profile()
         fallback = config.alerts.fallback_to
         try:
             await self.store.call(lambda s: daily_digest(s, now, self.calendar, profile, fallback))
-            await self.store.call(lambda s: enqueue_reminders(s, now, self.calendar, fallback))
+            await self.store.call(lambda s: enqueue_reminders(s, now, self.calendar, profile, fallback))
         except Exception:
             log.exception("digest job failed")
 

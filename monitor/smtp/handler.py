@@ -161,9 +161,7 @@ class FilterHandler:
                     return str(replies.R451_RSPAMD)
                 extra_headers += field("X-Mailmon-Spam-Scan", f"not scanned ({score[:120]})")
             elif score is not None:
-                evaluation, spam_headers = rspamd.with_spam_score(
-                    evaluation, score, self.config.rspamd, self.settings.actions
-                )
+                evaluation, spam_headers = rspamd.with_spam_score(evaluation, score, self.config.rspamd, self.settings)
                 extra_headers += spam_headers
             meta = {
                 "message_id": evaluation.message_id,
@@ -289,7 +287,7 @@ class FilterHandler:
         )
         if reason is None:
             return None
-        spam = TRAFFIC_RULES["spam"].finding(f"{sender}: {reason}")
+        spam = self.settings.profile.cite(TRAFFIC_RULES["spam"].finding(f"{sender}: {reason}"))
         hold_row = {**finding_rows((spam,))[0], "action": "hold"}
         await self._record({**meta, "verdict": "held"}, evaluation, f"sender held: {reason}", [hold_row])
         log.warning("sender held sender=%s queue_id=%s: %s", sender, meta["queue_id"], reason)

@@ -196,3 +196,32 @@ def _m7_quarantine_releases(db: sqlite_utils.Database) -> None:
         {"id": int, "quarantine_id": str, "time": str, "who": str, "why": str, "was": str, "reply": str}, pk="id"
     )
     db.table("quarantine_releases").create_index(["quarantine_id"])
+
+
+@migrations(name="0008_requests_unit_people")
+def _m8_requests_unit_people(db: sqlite_utils.Database) -> None:
+    # A unit's requests to the IT department (create, change, reset, close, restore a mailbox) and when
+    # each was done: the profile's deadlines are counted from requested_at (monitor/store/requests.py).
+    db.table("it_requests").create(
+        {
+            "id": int,
+            "kind": str,
+            "mailbox": str,
+            "unit": str,
+            "requested_at": str,
+            "completed_at": str,
+            "note": str,
+            "recorded_at": str,
+        },
+        pk="id",
+        not_null={"kind", "mailbox", "unit", "requested_at"},
+    )
+    db.table("it_requests").create_index(["mailbox", "kind"])
+    db.table("it_requests").create_index(["completed_at"])
+    # Who has been each unit's head, and its box's holder, since when (monitor/store/unit_people.py):
+    # a new row when the directory names someone else; the unit-handover rule reads the latest change.
+    db.table("unit_people").create(
+        {"unit": str, "role": str, "person": str, "since": str, "recorded_at": str}, pk=("unit", "role", "since")
+    )
+    # The last password reset the directory knows of (resets done outside `mailmon requests`).
+    db.table("mailboxes").add_column("password_reset_at", str)

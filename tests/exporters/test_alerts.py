@@ -14,8 +14,8 @@ from exporters.notify.outbox import OutboxSender, outbox
 from mailstack import MailStack
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
+from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Store
-from rules.mailbox_facts import AccountProfile
 
 pytestmark = pytest.mark.stack
 
@@ -24,6 +24,7 @@ IT = "postmaster@example.gov.vn"
 HOANT = "hoant.stttt@example.gov.vn"
 VANPHONG = "vanphong@example.gov.vn"
 CAL = Calendar()
+DN = load_account_profile("dn-2022")
 
 
 @pytest.fixture
@@ -69,13 +70,13 @@ def text_and_html(msg: object) -> tuple[str, str]:
 def test_urgent_finding_is_mailed_once_to_the_units_it_contact(stack: MailStack, store: Store) -> None:
     stack.clear()
     now = datetime(2026, 11, 20, 9, 0, tzinfo=TZ)
-    enqueue_new_findings(store, now, CAL)  # starts the cursor: history before this is not alerted
+    enqueue_new_findings(store, now, CAL, DN)  # starts the cursor: history before this is not alerted
     record_virus(store)
-    ids = enqueue_new_findings(store, now, CAL)
+    ids = enqueue_new_findings(store, now, CAL, DN)
     assert len(ids) == 1
-    assert enqueue_new_findings(store, now, CAL) == []  # the cursor moved on
+    assert enqueue_new_findings(store, now, CAL, DN) == []  # the cursor moved on
     record_virus(store)  # the same finding for the same mailbox within a day: no second alert
-    assert enqueue_new_findings(store, now + timedelta(hours=2), CAL) == []
+    assert enqueue_new_findings(store, now + timedelta(hours=2), CAL, DN) == []
 
     report = sender(stack.ports.reinject).send_pending(store, now)
     assert report.sent == ids and not report.deferred and not report.failed
@@ -90,11 +91,13 @@ def test_urgent_finding_is_mailed_once_to_the_units_it_contact(stack: MailStack,
     assert "trong 1 ngày làm việc, trước 23/11/2026" in text
     assert "within 1 working day, before 23/11/2026" in text
     assert "<table" in html and "Hộp thư" in html and "DN-2022 Đ13.2" in html
+    assert "theo Quyết định 07/2022/QĐ-UBND ngày 26/01/2022 của Ủy ban nhân dân tỉnh Đắk Nông" in text
+    assert "under Decision 07/2022/QĐ-UBND of the People's Committee of Đắk Nông province" in text
     assert [r["status"] for r in outbox(store)] == ["sent"]
 
     # A day later the same finding is alerted again.
     record_virus(store)
-    assert len(enqueue_new_findings(store, now + timedelta(days=1, minutes=1), CAL)) == 1
+    assert len(enqueue_new_findings(store, now + timedelta(days=1, minutes=1), CAL, DN)) == 1
 
 
 def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack, store: Store) -> None:
@@ -103,7 +106,7 @@ def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack,
     # and the unit has 15 working days from then to ask for it to be reopened.
     store.db.table("last_login").insert({"user": HOANT, "time": "2026-08-10T09:00:00+07:00", "source": "test"})
     now = datetime(2026, 11, 20, 7, 30, tzinfo=TZ)
-    digests = build_digests(store, now, CAL, AccountProfile())
+    digests = build_digests(store, now, CAL, DN)
     assert [d.unit for d in digests] == ["stttt"] and digests[0].to == (IT,)
     removal = CAL.add_working_days(datetime(2026, 11, 10).date(), 15)
     assert f"đề nghị mở lại trong 15 ngày làm việc, trước {removal:%d/%m/%Y}" in digests[0].text
@@ -111,8 +114,8 @@ def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack,
     assert "virus" not in digests[0].text  # urgent rules are never in the digest
 
     assert len(enqueue_digests(store, digests, now)) == 1
-    assert daily_digest(store, now + timedelta(hours=1), CAL, AccountProfile()) == []  # once a day
-    assert daily_digest(store, datetime(2026, 11, 21, 7, 30, tzinfo=TZ), CAL, AccountProfile()) == []  # Saturday
+    assert daily_digest(store, now + timedelta(hours=1), CAL, DN) == []  # once a day
+    assert daily_digest(store, datetime(2026, 11, 21, 7, 30, tzinfo=TZ), CAL, DN) == []  # Saturday
 
     assert len(sender(stack.ports.reinject).send_pending(store, now).sent) == 1
     stack.wait_until(lambda: len(stack.delivered(IT)) == 1, what="the digest")
@@ -123,9 +126,9 @@ def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack,
 def test_relay_outage_keeps_items_pending_with_backoff_then_delivers_once(stack: MailStack, store: Store) -> None:
     stack.clear()
     now = datetime.now(UTC)
-    enqueue_new_findings(store, now, CAL)
+    enqueue_new_findings(store, now, CAL, DN)
     record_virus(store)
-    [item] = enqueue_new_findings(store, now, CAL)
+    [item] = enqueue_new_findings(store, now, CAL, DN)
 
     down = sender(closed_port())
     first = down.send_pending(store, now)

@@ -15,11 +15,13 @@ import pytest
 from exporters.reports.report import build_reminders, build_report, enqueue_reminders, reminder_due
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
+from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Store
 from tests.conftest import REPO
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = Calendar()
+DN = load_account_profile("dn-2022")
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=TZ)
 ARTIFACTS = REPO / "tests" / "artifacts"
 
@@ -60,7 +62,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -> None:
-    data = build_report(store, "2026", None, "csv", calendar=CAL, now=NOW)
+    data = build_report(store, "2026", None, "csv", profile=DN, calendar=CAL, now=NOW)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][0] == "Mục / Section"
@@ -72,14 +74,14 @@ def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -
     assert cells[("actions", "stttt", "reject", "")] == "1"
     assert cells[("mailbox", "stttt", "vanphong@example.gov.vn", "")] == "active"
     assert ("findings", "sotuphap", "virus", "2025-06") not in cells  # outside the period
-    one = build_report(store, "2026-11", "stttt", "csv", calendar=CAL, now=NOW).decode("utf-8-sig")
+    one = build_report(store, "2026-11", "stttt", "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "sotuphap" not in one and "2026-11" in one and "2026-01" not in one
     with pytest.raises(ValueError, match="YYYY"):
-        build_report(store, "26", None, "csv")
+        build_report(store, "26", None, "csv", profile=DN)
 
 
 def test_html_report_renders_in_headless_chromium(store: Store, tmp_path: Path) -> None:
-    html = build_report(store, "2026", None, "html", calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", None, "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
     assert "Sở Thông tin và Truyền thông" in html and "@media print" in html
     assert html.count("<svg") == 2 and ">4</text>" in html  # bars carry their numbers
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -105,14 +107,68 @@ def test_html_report_renders_in_headless_chromium(store: Store, tmp_path: Path) 
 
 
 def test_reminder_ahead_of_15_december(store: Store) -> None:
-    assert reminder_due(NOW, CAL)  # Wednesday 02/12/2026, 9 working days before the 15th
-    assert not reminder_due(datetime(2026, 11, 2, 8, tzinfo=TZ), CAL)
-    assert not reminder_due(datetime(2026, 12, 15, 8, tzinfo=TZ), CAL)
-    assert not reminder_due(datetime(2026, 12, 5, 8, tzinfo=TZ), CAL)  # Saturday
-    mails = {m.unit: m for m in build_reminders(store, NOW, CAL)}
+    assert reminder_due(NOW, CAL, DN)  # Wednesday 02/12/2026, 8 working days before the 14th
+    assert not reminder_due(datetime(2026, 11, 2, 8, tzinfo=TZ), CAL, DN)
+    assert not reminder_due(datetime(2026, 12, 15, 8, tzinfo=TZ), CAL, DN)
+    assert not reminder_due(datetime(2026, 12, 5, 8, tzinfo=TZ), CAL, DN)  # Saturday
+    mails = {m.unit: m for m in build_reminders(store, NOW, CAL, DN)}
     assert set(mails) == {"stttt", "sotuphap"} and mails["stttt"].to == ("cntt@example.gov.vn",)
     text = mails["stttt"].text
-    assert "trước 15/12/2026" in text and "before 15/12/2026" in text and "DN-2022 Đ14.6" in text
+    assert "trước ngày 15/12/2026" in text and "before 15/12/2026" in text and "DN-2022 Đ14.6" in text
     assert "2 hộp thư / mailboxes, 8 vi phạm" in text
-    assert len(enqueue_reminders(store, NOW, CAL)) == 2
-    assert enqueue_reminders(store, datetime(2026, 12, 3, 8, tzinfo=TZ), CAL) == []  # once a year
+    assert "kết quả thực hiện Quy chế này" in text and "Ủy ban nhân dân tỉnh" in text
+    assert len(enqueue_reminders(store, NOW, CAL, DN)) == 2
+    assert enqueue_reminders(store, datetime(2026, 12, 3, 8, tzinfo=TZ), CAL, DN) == []  # once a year
+
+
+@pytest.mark.parametrize("name", ["lc-2015", "bdi-2017", "bd-2005", "dl-2006"])
+def test_no_reminder_where_the_regulation_sets_no_yearly_report(store: Store, name: str) -> None:
+    profile = load_account_profile(name)
+    assert not reminder_due(NOW, CAL, profile)
+    assert build_reminders(store, NOW, CAL, profile) == []
+    html = build_report(store, "2026", None, "html", profile=profile, calendar=CAL, now=NOW).decode("utf-8")
+    assert profile.regulation.number in html and "15/12" not in html
+    assert f"{profile.regulation.short_name} không quy định báo cáo năm" in html
+
+
+def test_the_report_names_the_regulation_and_cites_its_clauses(store: Store) -> None:
+    html = build_report(store, "2026", None, "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
+    assert "07/2022/QĐ-UBND" in html and "Ủy ban nhân dân tỉnh Đắk Nông" in html
+    assert "trước ngày 15/12" in html and "DN-2022 Đ14.6" in html
+    assert "<td>virus</td><td>DN-2022 Đ13.2, DN-2022 Đ12.5</td>" in html
+    csv_text = build_report(store, "2026", None, "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
+    assert "regulation,,DN-2022,,\"Quyết định 07/2022/QĐ-UBND" in csv_text
+
+
+def test_requests_and_free_mail_counts_in_the_report_and_the_digest(store: Store) -> None:
+    from exporters.notify.alerts import build_digests
+    from monitor.store.requests import add_request, complete_request
+
+    add_request(store, "restore", "hoant.stttt@example.gov.vn", "stttt", datetime(2026, 11, 24, 8, tzinfo=TZ))
+    late = add_request(store, "create", "moi.stttt@example.gov.vn", "stttt", datetime(2026, 11, 2, 8, tzinfo=TZ))
+    complete_request(store, late, datetime(2026, 11, 10, 9, tzinfo=TZ))  # 3 working days were due by 05/11
+    store.record_message(
+        {"time": "2026-11-20T10:00:00+07:00", "message_id": "<g@x>", "queue_id": "Q",
+         "mail_from": "hoant.stttt@example.gov.vn", "rcpt_tos": ["hoa@gmail.com"], "direction": "outbound",
+         "size": 1, "verdict": "tag", "outcome": "delivered", "seconds": 0.1},
+        [{"rule": "public-provider-mailbox", "severity": "info", "action": "tag", "detail": "d",
+          "citation": "BDi-2017 Đ11.4"}],
+    )
+    rows = build_report(store, "2026", "stttt", "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
+    assert "request,stttt,#1 restore hoant.stttt@example.gov.vn,2026-11-24,open; due 2026-11-26; late" in rows
+    assert "request,stttt,#2 create moi.stttt@example.gov.vn,2026-11-02,done 2026-11-10; due 2026-11-05; late" in rows
+    assert "public_provider_messages" not in rows  # DN-2022 has no such rule
+    html = build_report(store, "2026", "stttt", "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
+    assert "Đề nghị gửi bộ phận CNTT" in html and "(DN-2022 Đ8.3)" in html and "trễ hạn / late" in html
+
+    bdi = load_account_profile("bdi-2017")
+    rows = build_report(store, "2026", "stttt", "csv", profile=bdi, calendar=CAL, now=NOW).decode("utf-8-sig")
+    assert "public_provider_messages,stttt,,,1" in rows
+    assert "open; no deadline" in rows  # BDi-2017 gives the IT department no deadline
+    html = build_report(store, "2026", "stttt", "html", profile=bdi, calendar=CAL, now=NOW).decode("utf-8")
+    assert "Thư với hộp thư công cộng / Mail with free-mail boxes" in html
+
+    digest = {d.unit: d for d in build_digests(store, NOW, CAL, DN)}["stttt"]
+    assert "#1 khôi phục hộp thư hoant.stttt@example.gov.vn" in digest.text and "DN-2022 Đ8.3" in digest.text
+    assert "#2" not in digest.text  # done, if late: a report line, not something left to chase
+    assert not any("#1 khôi phục" in d.text for d in build_digests(store, NOW, CAL, load_account_profile("lc-2015")))

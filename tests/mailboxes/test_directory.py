@@ -116,3 +116,29 @@ def test_mailboxes_json_as_of(tmp_path: Path, config_file: Path) -> None:
     assert {b["address"]: b["state"] for b in earlier}["hoant.stttt@example.gov.vn"] == "active"
     departed = __import__("json").loads(mailmon("mailboxes", "--status", "departed", "--json").stdout)
     assert [b["address"] for b in departed] == ["minhlv.vp.stttt@example.gov.vn"]
+
+
+def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path) -> None:
+    from monitor.store.unit_people import current_people, latest_changes
+
+    store = Store(tmp_path / "db.sqlite3")
+    units = tmp_path / "units.csv"
+    boxes = tmp_path / "mailboxes.csv"
+    boxes.write_text(
+        "address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb,password_reset_at\n"
+        "vanphong@example.gov.vn,Văn phòng,stttt,unit,active,2020-01-10,2026-10-01,,2026-11-03\n",
+        encoding="utf-8",
+    )
+    header = "unit,name,parent,it_contact,head,head_since,box_holder,box_holder_since\n"
+    units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,Trần Văn A,2024-01-01,Lê Thị B,\n", "utf-8")
+    first = import_csv(store, units, boxes)
+    assert first.errors == [] and first.people_changed == 2
+    assert latest_changes(store) == {}  # who was there first is no change
+    assert store.db.table("mailboxes").get("vanphong@example.gov.vn")["password_reset_at"] == "2026-11-03"
+    assert import_csv(store, units, boxes).people_changed == 0  # the same names again
+    units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,Phạm Văn C,2026-11-16,Lê Thị B,\n", "utf-8")
+    assert import_csv(store, units, boxes).people_changed == 1
+    assert latest_changes(store) == {("stttt", "head"): ("Trần Văn A", "Phạm Văn C", "2026-11-16")}
+    assert current_people(store)[("stttt", "holder")] == "Lê Thị B"
+    units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,,2026-11-16,,\n", "utf-8")
+    assert import_csv(store, units, boxes).errors == ["units.csv:2: head_since: given without head"]

@@ -9,15 +9,16 @@ import pytest
 
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
+from rules.account_security import LoginAnomaly
 from rules.accounts import (
     CheckFrequency,
     DepartedMailbox,
     FirstLoginPassword,
     InactiveMailbox,
-    LoginAnomaly,
     PasswordAge,
     Quota,
     UnreadBacklog,
+    check_compliance,
     mailbox_state,
 )
 from rules.address_format import AddressFormat, personal_base
@@ -80,7 +81,9 @@ def test_a_login_reopens_and_master_logins_do_not_exist_here() -> None:
 
 def test_check_frequency_over_a_week_with_a_holiday() -> None:
     # Week of 27 Apr 2026: Mon 27 (Hùng Kings observed) and Thu 30 Apr, Fri 1 May are holidays.
-    # Working days: Tue 28, Wed 29 Apr. The unit box needs 2 checks a working day.
+    # Working days: Tue 28, Wed 29 Apr. Under LC-2015 Đ8.1 the unit box needs 2 checks a working day,
+    # one in the morning and one in the afternoon; under DN-2022 Đ9.2, one ("hằng ngày").
+    lc = load_account_profile("lc-2015")
     logins = {
         date(2026, 4, 28): (
             stamp(at(2026, 4, 28, 8)),
@@ -90,12 +93,31 @@ def test_check_frequency_over_a_week_with_a_holiday() -> None:
         date(2026, 4, 29): (stamp(at(2026, 4, 29, 8)),),
     }
     facts = box(address="vanphong@example.gov.vn", kind="unit", login_times=logins)
-    from rules.accounts import check_compliance
-
-    met, total, mean = check_compliance(facts, PROFILE, date(2026, 4, 27), date(2026, 5, 1), CAL)
+    met, total, mean = check_compliance(facts, lc, date(2026, 4, 27), date(2026, 5, 1), CAL, TZ)
     assert (met, total) == (1, 2)
     assert mean == pytest.approx(1.5)
-    assert rule_ids(CheckFrequency(), facts, at(2026, 5, 4))
+    (finding,) = CheckFrequency().check(facts, lc, at(2026, 5, 4), CAL)
+    assert "đạt 1/20" in finding.detail and "2-3 lần/ngày (sáng và chiều)" in finding.detail
+    assert finding.aspect == "unit"
+    assert str(lc.cite(finding).cites[0]) == "LC-2015 Đ8.1"
+    assert check_compliance(facts, PROFILE, date(2026, 4, 27), date(2026, 5, 1), CAL, TZ)[:2] == (2, 2)
+    (dn,) = rule_ids(CheckFrequency(), facts, at(2026, 5, 4))
+    assert "đạt 2/20" in dn and "mục tiêu 1 lần/ngày" in dn
+
+
+def test_morning_and_afternoon_or_within_working_hours() -> None:
+    # Two checks on Tue 28 Apr 2026, both in the morning: enough for BDi-2017 (2 within working hours),
+    # not for LC-2015 (one at the start of the morning and one of the afternoon); one at 19:00 counts for neither.
+    morning = {date(2026, 4, 28): (stamp(at(2026, 4, 28, 8)), stamp(at(2026, 4, 28, 10)))}
+    evening = {date(2026, 4, 28): (stamp(at(2026, 4, 28, 8)), stamp(at(2026, 4, 28, 19)))}
+    lc, bdi = load_account_profile("lc-2015"), load_account_profile("bdi-2017")
+    day = date(2026, 4, 28)
+    unit = box(address="vanphong@example.gov.vn", kind="unit", login_times=morning)
+    assert check_compliance(unit, bdi, day, day, CAL, TZ)[:2] == (1, 1)
+    assert check_compliance(unit, lc, day, day, CAL, TZ)[:2] == (0, 1)
+    late = box(address="vanphong@example.gov.vn", kind="unit", login_times=evening)
+    assert check_compliance(late, bdi, day, day, CAL, TZ)[:2] == (0, 1)
+    assert check_compliance(late, load_account_profile("dn-2022"), day, day, CAL, TZ)[:2] == (1, 1)
 
 
 def test_unread_backlog_counts_working_days() -> None:
@@ -168,9 +190,26 @@ def test_personal_names(name: str, expected: str) -> None:
 
 def test_address_convention() -> None:
     now = at(2026, 11, 22)
-    assert rule_ids(AddressFormat(), box(), now) == []
-    assert rule_ids(AddressFormat(), box(address="hoant1.stttt@example.gov.vn"), now) == []  # a namesake
-    (detail,) = rule_ids(AddressFormat(), box(address="hoa.nguyen@example.gov.vn"), now)
-    assert "expected hoant.stttt@example.gov.vn" in detail
-    unit_box = box(address="vanphong@example.gov.vn", display_name="Văn phòng", unit="vp.stttt", kind="unit")
-    assert "expected vp.stttt@example.gov.vn" in rule_ids(AddressFormat(), unit_box, now)[0]
+    assert rule_ids(AddressFormat(), box(address="hoant.stttt@daknong.gov.vn"), now) == []
+    assert rule_ids(AddressFormat(), box(address="hoant1.stttt@daknong.gov.vn"), now) == []  # a namesake
+    (detail,) = rule_ids(AddressFormat(), box(address="hoa.nguyen@daknong.gov.vn"), now)
+    assert "expected hoant.stttt@daknong.gov.vn" in detail
+    unit_box = box(address="vanphong@daknong.gov.vn", display_name="Văn phòng", unit="vp.stttt", kind="unit")
+    assert "expected vp.stttt@daknong.gov.vn" in rule_ids(AddressFormat(), unit_box, now)[0]
+    (detail,) = rule_ids(AddressFormat(), box(address="hoant.stttt@example.gov.vn"), now)
+    assert "daknong.gov.vn" in detail
+
+
+def test_lao_cai_addresses_follow_lao_cai_not_dak_nong() -> None:
+    """<fullname>-svhttdl@laocai.gov.vn is right under LC-2015 Đ4.2 and wrong under DN-2022 Đ5."""
+    lc = load_account_profile("lc-2015")
+    now = at(2026, 11, 22)
+    person = box(address="nguyenthihoa-svhttdl@laocai.gov.vn", unit="vanphong")
+    assert list(AddressFormat().check(person, lc, now, CAL)) == []
+    assert rule_ids(AddressFormat(), person, now)  # DN-2022 expects hoant.vanphong@daknong.gov.vn
+    unit_box = box(address="vanphong-svhttdl@laocai.gov.vn", display_name="Văn phòng", unit="vanphong", kind="unit")
+    agency = box(address="contact-svhttdl@laocai.gov.vn", display_name="Sở VHTTDL", unit="svhttdl", kind="agency")
+    assert list(AddressFormat().check(unit_box, lc, now, CAL)) == []
+    assert list(AddressFormat().check(agency, lc, now, CAL)) == []
+    (wrong,) = AddressFormat().check(box(address="hoant.vanphong@laocai.gov.vn", unit="vanphong"), lc, now, CAL)
+    assert "expected nguyenthihoa-svhttdl@laocai.gov.vn" in wrong.detail

@@ -1,7 +1,8 @@
 """Write the rule samples under tests/samples/<rule-id>/ (run once; the outputs are committed).
 
 Each sample is NAME.eml plus NAME.toml: the envelope, whether the rule must fire (`hit`), an
-optional `detail` substring, and optional `[profile]` overrides. Binary payloads are built here
+optional `detail` substring, the profile it runs under (`regulation`, default dn-2022: a rule only
+runs where its profile has it) and optional `[profile]` overrides (the profile file's tables). Binary payloads are built here
 so that the repository holds no real executable.
 """
 
@@ -298,13 +299,13 @@ def sizes() -> None:
                 ("anh-2.jpg", b"\xff\xd8\xff" + b"\x02" * 400, "image/jpeg"),
             ],
         ),
-        env + 'hit = true\ndetail = "1,106"\n\n[profile]\nattachment_max_bytes = 1000',
+        env + 'hit = true\ndetail = "1,106"\n\n[profile.rules.attachment-too-large]\nmax_bytes = 1000',
     )
     write(
         r,
         "exactly-at-the-limit",
         message("Ảnh hội nghị", attachments=[("anh-1.jpg", b"\xff\xd8\xff" + b"\x01" * 997, "image/jpeg")]),
-        env + "hit = false\n\n[profile]\nattachment_max_bytes = 1000",
+        env + "hit = false\n\n[profile.rules.attachment-too-large]\nmax_bytes = 1000",
     )
 
 
@@ -654,6 +655,45 @@ def registration() -> None:
     )
 
 
+def public_providers() -> None:
+    """Official work exchanged with free-mail mailboxes: a rule of BDi-2017 Đ11.4 and BD-2005 Đ11."""
+    r = "public-provider-mailbox"
+    bdi = 'regulation = "bdi-2017"\n'
+    write(
+        r,
+        "report-sent-to-own-gmail",
+        message("Báo cáo tuần", sender="hoant.stttt@example.gov.vn", to="hoa.nguyen@gmail.com"),
+        bdi + 'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["hoa.nguyen@gmail.com"]\nhit = true\n'
+        'detail = "hoa.nguyen@gmail.com (gmail.com)"',
+    )
+    write(
+        r,
+        "work-from-yahoo-vn",
+        message("Gửi lại tài liệu", sender="hoant1980@yahoo.com.vn", to="vanphong@example.gov.vn"),
+        'regulation = "bd-2005"\nmail_from = "hoant1980@yahoo.com.vn"\nrcpt = ["vanphong@example.gov.vn"]\n'
+        'hit = true\ndetail = "(yahoo.com.vn)"',
+    )
+    write(
+        r,
+        "official-to-official",
+        message("Công văn", sender="hoant.stttt@example.gov.vn", to="vanthu@partner.gov.vn"),
+        bdi + 'mail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["vanthu@partner.gov.vn"]\nhit = false',
+    )
+    write(
+        r,
+        "lookalike-domain",
+        message("Hóa đơn", sender="billing@gmail.com.example.net", to="vanphong@example.gov.vn"),
+        bdi + 'mail_from = "billing@gmail.com.example.net"\nrcpt = ["vanphong@example.gov.vn"]\nhit = false',
+    )
+    write(
+        r,
+        "not-this-regulation",
+        message("Báo cáo tuần", sender="hoant.stttt@example.gov.vn", to="hoa.nguyen@gmail.com"),
+        'regulation = "dn-2022"\nmail_from = "hoant.stttt@example.gov.vn"\nrcpt = ["hoa.nguyen@gmail.com"]\n'
+        "hit = false",
+    )
+
+
 if __name__ == "__main__":
     forwarding()
     executables()
@@ -664,3 +704,4 @@ if __name__ == "__main__":
     hostile_archives()
     classified()
     registration()
+    public_providers()
