@@ -87,6 +87,12 @@ class Store:
                 [(entry["id"], a) for a in sorted(parties)],
             )
 
+    def link_quarantine(self, qid: str | None, message: int) -> None:
+        """The quarantine entry ``qid`` (if any) is of the recorded message ``message`` (its findings)."""
+        if qid is not None:
+            with self.db.atomic():
+                self.db.conn.execute("UPDATE quarantine SET message = ? WHERE id = ?", (message, qid))
+
     def quarantine(self, status: str | None = "held") -> list[dict[str, Any]]:
         where, args = ("status = ?", [status]) if status else (None, [])
         return [_decode(r) for r in self.db.table("quarantine").rows_where(where, args, order_by="time")]
