@@ -27,6 +27,21 @@ from monitor.web.state import Health, WebState
 log = logging.getLogger("mailmon.web")
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket whose protocol is named, so that asyncio turns Nagle's algorithm off on the
+    connections it accepts (a response written in two parts would otherwise wait for a delayed ACK)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -46,8 +61,7 @@ class ConsoleServer:
         config = self.config()
         host, port = split_hostport(config.web.listen)
         try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.create_server((host, port), family=family, backlog=128)
+            sock = _listen(host, port)
         except OSError as exc:
             log.error(
                 "console: cannot listen on %s (%s); filtering goes on without the console", config.web.listen, exc
