@@ -37,8 +37,9 @@ from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
 from monitor.store.files import is_spool_leftover, private_dir
-from monitor.web.mailbox_view import refresh as refresh_mailbox_view
 from monitor.web.server import ConsoleServer
+from monitor.web.summaries import COUNT_SECONDS, count_findings
+from monitor.web.summaries import refresh as refresh_mailbox_view
 
 log = logging.getLogger("mailmon.daemon")
 
@@ -189,6 +190,14 @@ class Daemon:
                 next_run_time=datetime.now(tz) + timedelta(seconds=5),
                 replace_existing=True,
             )
+            scheduler.add_job(
+                self._finding_counts,
+                "interval",
+                seconds=COUNT_SECONDS,
+                id="finding_counts",
+                next_run_time=datetime.now(tz) + timedelta(seconds=1),
+                replace_existing=True,
+            )
         scheduler.start()
         self.scheduler = scheduler
         if config.daemon.log_source:
@@ -229,6 +238,14 @@ class Daemon:
             log.debug("console: %d mailboxes evaluated", n)
         except Exception:
             log.exception("console: mailbox evaluation failed (the page shows the previous one)")
+
+    async def _finding_counts(self) -> None:
+        """The console's overview: findings counted by day, unit and rule as they arrive."""
+        try:
+            tz = ZoneInfo(self.config.organization.timezone)
+            await asyncio.to_thread(count_findings, self.config.storage.database, tz)
+        except Exception:
+            log.exception("console: counting findings failed (the next pass goes on from the same place)")
 
     def health(self) -> dict[str, bool | None]:
         """What the console's overview shows: each dependency's last call (None: not called yet)."""

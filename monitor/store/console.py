@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -93,36 +93,64 @@ class Console:
         return None if row is None else str(row[0] or "")
 
     # -- the overview ----------------------------------------------------------------------
-    def findings_since(self, since: str, units: Collection[str] | None) -> Counter[tuple[str, str]]:
-        """(rule, unit) → findings recorded at or after ``since``; a finding counts once for each unit its
-        sender and recipients belong to, and for unit "" when none is local (shown to administrators)."""
-        rows = self.conn.execute(
-            "WITH recent AS (SELECT id, rule, mail_from, rcpt_tos FROM findings WHERE time >= ?), "
-            "parties AS (SELECT id, rule, lower(mail_from) AS address FROM recent "
-            "UNION SELECT t.id, t.rule, lower(r.value) FROM recent t, json_each(t.rcpt_tos) r) "
-            "SELECT p.id, p.rule, b.unit FROM parties p LEFT JOIN mailboxes b ON b.address = p.address",
-            (since,),
-        ).fetchall()
-        counts = _by_unit(((r[0], r[1]), r[2]) for r in rows)
-        return Counter({key: n for key, n in counts.items() if units is None or key[1] in units})
+    def count_new_findings(self, offset: str, batch: int = 20_000) -> int:
+        """Add the findings recorded since the last call to finding_counts (by local day — the stored UTC
+        time moved by ``offset``, e.g. "+420 minutes" — unit and rule); returns how many were counted.
 
-    def findings_per_day(self, since: str, offset: str, units: Collection[str] | None) -> Counter[str]:
-        """Local day ("YYYY-MM-DD", the stored UTC time moved by ``offset`` such as "+420 minutes") →
-        findings at or after ``since``, for the units given (all for None)."""
+        A finding counts once for each unit its sender and recipients belong to (the directory's now),
+        for unit "" when none is local, and once under unit "*" in any case."""
+        row = self.conn.execute("SELECT value FROM mailbox_view_meta WHERE key = 'findings_counted'").fetchone()
+        last = int(row[0]) if row else 0
+        rows = self.conn.execute(
+            "WITH batch AS (SELECT id, time, rule, mail_from, rcpt_tos FROM findings "
+            "WHERE id > ? ORDER BY id LIMIT ?), "
+            "parties AS (SELECT id, time, rule, lower(mail_from) AS address FROM batch "
+            "UNION SELECT t.id, t.time, t.rule, lower(r.value) FROM batch t, json_each(t.rcpt_tos) r) "
+            "SELECT p.id, date(p.time, ?), p.rule, b.unit "
+            "FROM parties p LEFT JOIN mailboxes b ON b.address = p.address",
+            (last, batch, offset),
+        ).fetchall()
+        if not rows:
+            return 0
+        units: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+        for finding, day, rule, unit in rows:
+            found = units[(finding, day, rule)]
+            if unit is not None:
+                found.add(unit)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for (_, day, rule), found in units.items():
+            counts[(day, "*", rule)] += 1
+            for unit in found or {""}:
+                counts[(day, unit, rule)] += 1
+        with write(self.conn):
+            self.conn.executemany(
+                "INSERT INTO finding_counts (day, unit, rule, n) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (day, unit, rule) DO UPDATE SET n = n + excluded.n",
+                [(*key, n) for key, n in counts.items()],
+            )
+            self.conn.execute(
+                "INSERT INTO mailbox_view_meta (key, value) VALUES ('findings_counted', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(max(f for f, _, _ in units)),),
+            )
+        return len(units)
+
+    def finding_counts(
+        self, first_day: str, last_day: str, units: Collection[str] | None
+    ) -> Counter[tuple[str, str, str]]:
+        """(day, unit, rule) → findings, for the local days from ``first_day`` to ``last_day``; for None
+        the rows of every unit and the totals under unit "*"."""
         if units is None:
             rows = self.conn.execute(
-                "SELECT date(time, ?), count(*) FROM findings WHERE time >= ? GROUP BY 1", (offset, since)
-            ).fetchall()
-            return Counter({r[0]: r[1] for r in rows})
-        rows = self.conn.execute(
-            "WITH recent AS (SELECT id, time, mail_from, rcpt_tos FROM findings WHERE time >= ?), "  # noqa: S608
-            "parties AS (SELECT id, time, lower(mail_from) AS address FROM recent "
-            "UNION SELECT t.id, t.time, lower(r.value) FROM recent t, json_each(t.rcpt_tos) r) "
-            "SELECT date(p.time, ?), count(DISTINCT p.id) FROM parties p JOIN mailboxes b ON b.address = p.address "
-            f"WHERE b.unit IN ({_marks(units)}) GROUP BY 1",
-            (since, offset, *units),
-        ).fetchall()
-        return Counter({r[0]: r[1] for r in rows})
+                "SELECT day, unit, rule, n FROM finding_counts WHERE day >= ? AND day <= ?", (first_day, last_day)
+            )
+        else:
+            rows = self.conn.execute(
+                f"SELECT day, unit, rule, n FROM finding_counts WHERE unit IN ({_marks(units)}) "  # noqa: S608
+                "AND day >= ? AND day <= ?",
+                (*units, first_day, last_day),
+            )
+        return Counter({(r[0], r[1], r[2]): r[3] for r in rows.fetchall()})
 
     def held_totals(self, units: Collection[str] | None) -> tuple[int, int]:
         """(messages, bytes) held in quarantine now."""
@@ -132,8 +160,8 @@ class Console:
             ).fetchone()
         else:
             row = self.conn.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM quarantine WHERE status = 'held' AND id IN "  # noqa: S608
-                f"({_VISIBLE_IDS.format(marks=_marks(units))})",
+                "SELECT count(*), coalesce(sum(size), 0) FROM (SELECT DISTINCT q.id, q.size "  # noqa: S608
+                f"FROM {_VISIBLE} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held')",
                 tuple(units),
             ).fetchone()
         return int(row[0]), int(row[1])
@@ -160,14 +188,18 @@ class Console:
         if address:
             clauses.append("q.id IN (SELECT quarantine_id FROM quarantine_parties WHERE address = ?)")
             args.append(address.lower())
+        source = "quarantine q"
         if units is not None:
-            clauses.append(f"q.id IN ({_VISIBLE_IDS.format(marks=_marks(units))})")
+            # From the unit's mailboxes to their entries (CROSS JOIN keeps that order): a unit's entries
+            # are found through indexes, not by reading every entry newest first until 50 are the unit's.
+            source = _VISIBLE
+            clauses += [f"b.unit IN ({_marks(units)})"]
             args += list(units)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = _dicts(
             self.conn.execute(
-                "SELECT q.id, q.time, q.mail_from, q.rcpt_tos, q.direction, q.verdict, q.reason, q.size, q.status "  # noqa: S608
-                f"FROM quarantine q {where} ORDER BY q.time DESC, q.id DESC LIMIT ?",
+                "SELECT DISTINCT q.id, q.time, q.mail_from, q.rcpt_tos, q.direction, q.verdict, q.reason, q.size, "  # noqa: S608
+                f"q.status FROM {source} {where} ORDER BY q.time DESC, q.id DESC LIMIT ?",
                 (*args, limit),
             )
         )
@@ -325,22 +357,8 @@ class Console:
             )
 
 
-# The quarantine ids visible to a set of units: their mailboxes, then the entries from or to them.
-_VISIBLE_IDS = (
-    "SELECT p.quarantine_id FROM mailboxes b JOIN quarantine_parties p ON p.address = b.address "
-    "WHERE b.unit IN ({marks})"
+# The quarantine entries of a set of units (b.unit IN …): their mailboxes, then the entries from or to them.
+_VISIBLE = (
+    "mailboxes b CROSS JOIN quarantine_parties p ON p.address = b.address "
+    "CROSS JOIN quarantine q ON q.id = p.quarantine_id"
 )
-
-
-def _by_unit(rows: Iterable[tuple[tuple[int, str], str | None]]) -> Counter[tuple[str, str]]:
-    """Count each (finding, rule) once per unit it touches; one with no local party counts for unit ""."""
-    units: dict[tuple[int, str], set[str]] = defaultdict(set)
-    for key, unit in rows:
-        found = units[key]
-        if unit is not None:
-            found.add(unit)
-    counts: Counter[tuple[str, str]] = Counter()
-    for (_, rule), found in units.items():
-        for unit in found or {""}:
-            counts[(rule, unit)] += 1
-    return counts

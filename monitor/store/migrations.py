@@ -278,3 +278,17 @@ def _m9_console(db: sqlite_utils.Database) -> None:
         "n INTEGER NOT NULL, PRIMARY KEY (unit, what, name)) WITHOUT ROWID"
     )
     db.execute("CREATE TABLE mailbox_view_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migrations(name="0010_console_counts")
+def _m10_console_counts(db: sqlite_utils.Database) -> None:
+    # Findings per local day, unit and rule, kept up to date by the console's background job
+    # (monitor/web/summaries.py): the overview reads a few rows instead of a day of findings. unit
+    # '*' holds each finding once, whatever units it touches (the administrators' totals).
+    db.execute(
+        "CREATE TABLE finding_counts (day TEXT NOT NULL, unit TEXT NOT NULL, rule TEXT NOT NULL, "
+        "n INTEGER NOT NULL, PRIMARY KEY (day, unit, rule)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_finding_counts_unit ON finding_counts (unit, day)")
+    # The held messages' count and size, read from the index alone.
+    db.execute("CREATE INDEX idx_quarantine_status_size ON quarantine (status, size)")

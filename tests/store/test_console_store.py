@@ -64,7 +64,14 @@ def test_a_message_belongs_to_the_units_of_its_local_sender_and_recipients(tmp_p
 def test_the_quarantine_pages_by_time_and_id_with_filters(tmp_path: Path) -> None:
     store = store_with_units(tmp_path)
     for i in range(7):
-        keep(store, f"q{i}", "2026-11-01T00:00:00+00:00", "x@example.gov.vn", ["z@gmail.com"], "held" if i % 2 else "rejected")
+        keep(
+            store,
+            f"q{i}",
+            "2026-11-01T00:00:00+00:00",
+            "x@example.gov.vn",
+            ["z@gmail.com"],
+            "held" if i % 2 else "rejected",
+        )
     console = Console(store.db.conn)
     first = console.quarantine_page(["a"], limit=3)
     assert [r["id"] for r in first] == ["q6", "q5", "q4"]
@@ -84,12 +91,22 @@ def test_findings_count_for_each_unit_they_touch(tmp_path: Path) -> None:
     store.record_message({**base, "mail_from": "p@gmail.com", "rcpt_tos": ["q@gmail.com"]}, [finding])
     store.record_message({**base, "time": "2026-10-01T00:00:00+00:00", "mail_from": "x@example.gov.vn"}, [finding])
     console = Console(store.db.conn)
-    since = "2026-11-02T00:00:00+00:00"
+    assert console.count_new_findings("+420 minutes", batch=3) == 3
+    assert console.count_new_findings("+420 minutes", batch=3) == 1
+    assert console.count_new_findings("+420 minutes") == 0  # nothing new: nothing counted twice
     rule = "public-provider-mailbox"
-    assert console.findings_since(since, None) == {(rule, "a"): 2, (rule, "b"): 1, (rule, ""): 1}
-    assert console.findings_since(since, ["b"]) == {(rule, "b"): 1}
-    assert console.findings_per_day(since, "+420 minutes", ["a"]) == {"2026-11-02": 2}
-    assert console.findings_per_day(since, "+0 minutes", None) == {"2026-11-02": 3}
+    everything = console.finding_counts("2026-11-02", "2026-11-02", None)
+    assert everything == {
+        ("2026-11-02", "a", rule): 2,
+        ("2026-11-02", "b", rule): 1,
+        ("2026-11-02", "", rule): 1,
+        ("2026-11-02", "*", rule): 3,  # each finding once
+    }
+    assert console.finding_counts("2026-11-01", "2026-11-30", ["b"]) == {("2026-11-02", "b", rule): 1}
+    assert console.finding_counts("2026-10-01", "2026-10-01", ["a"]) == {("2026-10-01", "a", rule): 1}
+    store.record_message({**base, "mail_from": "y@example.gov.vn", "rcpt_tos": []}, [finding])
+    assert console.count_new_findings("+420 minutes") == 1
+    assert console.finding_counts("2026-11-02", "2026-11-02", ["b"]) == {("2026-11-02", "b", rule): 2}
 
 
 def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -> None:
@@ -109,7 +126,11 @@ def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -
         }
 
     console.replace_mailbox_view(
-        [row("a1@x.vn", "a", "active", ["inactive"]), row("a2@x.vn", "a", "suspend-due", []), row("b1@x.vn", "b", "active", [])],
+        [
+            row("a1@x.vn", "a", "active", ["inactive"]),
+            row("a2@x.vn", "a", "suspend-due", []),
+            row("b1@x.vn", "b", "active", []),
+        ],
         "2026-11-01T00:00:00+00:00",
         chunk=2,
     )

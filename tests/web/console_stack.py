@@ -93,9 +93,7 @@ def start_console(stack: MailStack, directory: Path) -> Console:
     )
     units = directory / "units.csv"
     units.write_text(
-        "unit,name,parent,it_contact\n"
-        f"so-a,Sở Tài chính,,{CONTACT_A}\n"
-        f"so-b,Sở Nội vụ,,{CONTACT_B}\n",
+        f"unit,name,parent,it_contact\nso-a,Sở Tài chính,,{CONTACT_A}\nso-b,Sở Nội vụ,,{CONTACT_B}\n",
         encoding="utf-8",
     )
     boxes = directory / "mailboxes.csv"
@@ -155,9 +153,7 @@ class Client:
         self.port = port
         self.cookies: dict[str, str] = {}
 
-    def request(
-        self, method: str, path: str, form: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], str]:
+    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
         body = None

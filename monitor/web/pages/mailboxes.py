@@ -1,6 +1,6 @@
 """Mailboxes (state, last login, checks per working day, findings; by unit and state) and held senders.
 
-The mailboxes are shown as last evaluated in the background (monitor/web/mailbox_view.py): the
+The mailboxes are shown as last evaluated in the background (monitor/web/summaries.py): the
 account rules over a hundred thousand mailboxes take seconds, a page must take milliseconds.
 """
 

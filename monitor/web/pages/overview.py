@@ -4,7 +4,7 @@ senders, mailboxes by state (as last evaluated), and the health of what mailmon 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -35,24 +35,33 @@ async def overview(request: Request, principal: Principal) -> Response:
     config = state.config()
     tz = ZoneInfo(config.organization.timezone)
     today = datetime.now(tz).date()
-    midnight = datetime.combine(today, time(0), tz).astimezone(UTC).isoformat(timespec="seconds")
     first_day = today - timedelta(days=DAYS_CHARTED - 1)
-    charted_from = datetime.combine(first_day, time(0), tz).astimezone(UTC).isoformat(timespec="seconds")
     scope, now = principal.scope, now_utc()
-
-    offset = f"{int(datetime.now(tz).utcoffset().total_seconds() // 60):+d} minutes"  # type: ignore[union-attr]
-    today_counts = await state.read(lambda c: c.findings_since(midnight, scope))
-    per_day = await state.read(lambda c: c.findings_per_day(charted_from, offset, scope))
+    first, last = first_day.isoformat(), today.isoformat()
+    if scope is None:  # the totals over two weeks, and today's rows of every unit
+        totals = await state.read(lambda c: c.finding_counts(first, last, ["*"]))
+        counts = totals | await state.read(lambda c: c.finding_counts(last, last, None))
+    else:
+        counts = await state.read(lambda c: c.finding_counts(first, last, scope))
     held = await state.read(lambda c: c.held_totals(scope))
     senders = await state.read(lambda c: len(c.held_senders(now, scope)))
     states = await state.read(lambda c: c.mailbox_counts(scope, "state"))
     box_rules = await state.read(lambda c: c.mailbox_counts(scope, "rule"))
     evaluated = await state.read(lambda c: c.mailbox_view_evaluated_at())
     names = await state.read(lambda c: c.unit_names(scope))
+    # Administrators' totals count each finding once (unit "*"); a contact's add up their units.
     by_rule: Counter[str] = Counter()
+    per_day: Counter[str] = Counter()
+    today_counts: Counter[tuple[str, str]] = Counter()
+    for (day, unit, rule), n in counts.items():
+        if (unit == "*") == (scope is None):
+            per_day[day] += n
+            if day == today.isoformat():
+                by_rule[rule] += n
+        if unit != "*" and day == today.isoformat():
+            today_counts[(rule, unit)] += n
     by_unit: Counter[str] = Counter()
-    for (rule, unit), n in today_counts.items():
-        by_rule[rule] += n
+    for (_, unit), n in today_counts.items():
         by_unit[unit] += n
     days = [first_day + timedelta(days=i) for i in range(DAYS_CHARTED)]
     day_values = [per_day.get(d.isoformat(), 0) for d in days]
