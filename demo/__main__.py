@@ -29,6 +29,9 @@ from monitor.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path("/tmp/mailmon-demo")
+ADMIN = "postmaster@example.gov.vn"
+ADMIN_PASSWORD = "demo-postmaster"
+CONTACT_PASSWORD = "demo-hoant"  # HOANT, the IT contact of vp.stttt (demo/activity.py)
 
 
 def ports_for(config_path: Path) -> Ports:
@@ -99,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         ROOT,
         ports=ports,
         users={
-            HOANT: "demo-hoant",
+            HOANT: CONTACT_PASSWORD,
             VANPHONG: "demo-vanphong",
             KETOAN: "demo-ketoan",
             activity.DUNGLV: "demo-dunglv",
             activity.MINHLV: "demo-minhlv",
+            ADMIN: ADMIN_PASSWORD,  # in config.toml's [web] admins
         },
         master_user=(config.dovecot.master_user, master_password),
         with_clamd=bool(getattr(getattr(config, "clamav", None), "enabled", False)),
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         show_mailboxes(config_path, stack)
         show_exporters(config_path, config, stack)
         if args.keep:
+            show_console(config)
             print("\nĐang chạy tiếp / still running; Ctrl-C to stop.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
@@ -196,6 +201,15 @@ def show_exporters(config_path: Path, config: Config, stack: MailStack) -> None:
     print("\n==> Cách ly / quarantine:")
     for line in mailmon(config_path, "quarantine", "list", "--all").splitlines():
         print("  " + line)
+
+
+def show_console(config: Config) -> None:
+    """Where the operators' console is, and who can sign in to it (their demo Dovecot passwords)."""
+    if not config.web.enabled:
+        return
+    print(f"\n==> Trang quản trị / operators' console: http://{config.web.listen}/")
+    print(f"  cán bộ CNTT của Văn phòng Sở / IT contact of vp.stttt: {HOANT}  mật khẩu / password {CONTACT_PASSWORD}")
+    print(f"  quản trị / administrator: {ADMIN}  mật khẩu / password {ADMIN_PASSWORD}")
 
 
 def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:

@@ -18,7 +18,7 @@ MINHLV = f"minhlv.vp.stttt@{DOMAIN}"  # retired last month, box still open
 
 UNITS = f"""unit,name,parent,it_contact
 stttt,Sở Thông tin và Truyền thông,,postmaster@{DOMAIN}
-vp.stttt,Văn phòng Sở,stttt,postmaster@{DOMAIN}
+vp.stttt,Văn phòng Sở,stttt,postmaster@{DOMAIN};{HOANT}
 """
 
 

@@ -245,6 +245,43 @@ class Daemon(_Section):
     metrics_listen: HostPort = "127.0.0.1:9187"
 
 
+class Web(_Section):
+    """The operators' console that `mailmon run` serves (monitor/web; docs/console.md)."""
+
+    enabled: bool = True
+    # Loopback: the site's reverse proxy (nginx) terminates TLS in front of it.
+    listen: HostPort = "127.0.0.1:8470"
+    # Mailboxes whose owners see and act on everything; a unit's IT contacts come from the directory.
+    admins: list[str] = []
+    # Cookies only over HTTPS. false only for a console reached on plain loopback HTTP (tests, the demo).
+    secure_cookies: bool = True
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 7)
+    # Failed sign-ins allowed per mailbox and per client address within the window, then refused.
+    signin_window_minutes: int = Field(default=15, ge=1)
+    signin_failures_per_address: int = Field(default=5, ge=1)
+    signin_failures_per_client: int = Field(default=20, ge=1)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the client address above).
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    # How often the mailboxes page's states are evaluated anew (all mailboxes, in the background).
+    mailbox_refresh_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("admins")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [a.strip().lower() for a in v]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for i, text in enumerate(v):
+            try:
+                ipaddress.ip_address(text)
+            except ValueError as exc:
+                raise ValueError(f"item {i}: not an IP address ({text!r})") from exc
+        return v
+
+
 class Config(_Section):
     organization: Organization
     profile: ProfileSection = ProfileSection()
@@ -258,6 +295,7 @@ class Config(_Section):
     rspamd: Rspamd = Rspamd()
     clamav: ClamAV = ClamAV()
     alerts: Alerts = Alerts()
+    web: Web = Web()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a traffic rule (None: the rule's, capped by the profile's mode)."""

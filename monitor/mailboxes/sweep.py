@@ -77,7 +77,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _tls_context(mode: str, host: str) -> ssl.SSLContext | None:
+def tls_context(mode: str, host: str) -> ssl.SSLContext | None:
     """STARTTLS unless ``mode`` is "none", or "auto" and ``host`` is loopback (nothing leaves the machine)."""
     if mode == "none" or (mode == "auto" and _is_loopback(host)):
         return None
@@ -202,8 +202,8 @@ class Poller:
         self.timeout = d.box_timeout_seconds
         # Each server on its own: a ManageSieve elsewhere than a loopback IMAP still gets TLS before
         # the master password is sent to it. Verified: certificate and host name; built once.
-        self.imap_tls = _tls_context(d.tls, self.imap[0])
-        self.sieve_tls = _tls_context(d.tls, self.sieve[0])
+        self.imap_tls = tls_context(d.tls, self.imap[0])
+        self.sieve_tls = tls_context(d.tls, self.sieve[0])
 
     def _plain(self, address: str) -> bytes:
         return base64.b64encode(f"{address}\0{self.master}\0{self.password}".encode())

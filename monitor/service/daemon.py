@@ -37,6 +37,9 @@ from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
 from monitor.store.files import is_spool_leftover, private_dir
+from monitor.web.server import ConsoleServer
+from monitor.web.summaries import COUNT_SECONDS, count_findings
+from monitor.web.summaries import refresh as refresh_mailbox_view
 
 log = logging.getLogger("mailmon.daemon")
 
@@ -62,6 +65,7 @@ class Daemon:
         self.started_at = datetime.now(UTC)
         self.metrics_server: MetricsServer | None = None
         self.last_sweep: str = "chưa / not yet"
+        self.console: ConsoleServer | None = None
 
     # -- start ----------------------------------------------------------------------------
     async def run(self) -> int:
@@ -92,6 +96,10 @@ class Daemon:
             mhost, mport = split_hostport(config.daemon.metrics_listen)
             self.metrics_server = await serve_metrics(self.registry, mhost, mport)
         await self._wait_answering(host, port)
+        if self.jobs and config.web.enabled:  # the operators' console (monitor/web)
+            self.console = ConsoleServer(lambda: self.config, self.config_path, self.health)
+            if not await self.console.start():
+                self.console = None
         self._start_jobs()
         notify("READY=1", f"STATUS={self.status()}", f"MAINPID={os.getpid()}")
         log.info("mailmon running: filter on %s:%d, re-injection to %s", host, port, config.filter.reinject)
@@ -173,6 +181,23 @@ class Daemon:
                 id="digest",
                 replace_existing=True,
             )
+        if config.web.enabled:
+            scheduler.add_job(
+                self._mailbox_view,
+                "interval",
+                minutes=config.web.mailbox_refresh_minutes,
+                id="mailbox_view",
+                next_run_time=datetime.now(tz) + timedelta(seconds=5),
+                replace_existing=True,
+            )
+            scheduler.add_job(
+                self._finding_counts,
+                "interval",
+                seconds=COUNT_SECONDS,
+                id="finding_counts",
+                next_run_time=datetime.now(tz) + timedelta(seconds=1),
+                replace_existing=True,
+            )
         scheduler.start()
         self.scheduler = scheduler
         if config.daemon.log_source:
@@ -198,6 +223,42 @@ class Daemon:
         self.metrics.dependency_up("imap", report.errors < report.boxes or report.boxes == 0)
         self.last_sweep = datetime.now(UTC).isoformat(timespec="seconds")
         log.info("sweep: %d mailboxes in %.1fs, %d errors", report.boxes, report.seconds, report.errors)
+
+    async def _mailbox_view(self) -> None:
+        """The console's mailboxes page: every mailbox evaluated anew, on a connection of its own."""
+        config = self.config
+        try:
+            n = await asyncio.to_thread(
+                refresh_mailbox_view,
+                config.storage.database,
+                config.account_profile(),
+                self.calendar,
+                ZoneInfo(config.organization.timezone),
+            )
+            log.debug("console: %d mailboxes evaluated", n)
+        except Exception:
+            log.exception("console: mailbox evaluation failed (the page shows the previous one)")
+
+    async def _finding_counts(self) -> None:
+        """The console's overview: findings counted by day, unit and rule as they arrive."""
+        try:
+            tz = ZoneInfo(self.config.organization.timezone)
+            await asyncio.to_thread(count_findings, self.config.storage.database, tz)
+        except Exception:
+            log.exception("console: counting findings failed (the next pass goes on from the same place)")
+
+    def health(self) -> dict[str, bool | None]:
+        """What the console's overview shows: each dependency's last call (None: not called yet)."""
+        config = self.config
+        expected = ["reinject"]
+        expected += ["clamd"] if config.clamav.enabled else []
+        expected += ["rspamd"] if config.rspamd.url else []
+        expected += ["imap"] if config.dovecot.master_password_file is not None else []
+        found: dict[str, bool | None] = dict.fromkeys(expected)
+        for metric in self.metrics.dependency_up_gauge.collect():
+            for sample in metric.samples:
+                found[sample.labels["dependency"]] = sample.value == 1
+        return found
 
     async def _alerts(self) -> None:
         """Urgent findings recorded since the last run go to the units' IT contacts; then send the outbox."""
@@ -306,6 +367,8 @@ class Daemon:
         self.connections.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if self.console is not None:
+            await self.console.stop()
         handler = self.handler
         if handler is not None:
             loop = asyncio.get_running_loop()

@@ -325,7 +325,7 @@ class FilterHandler:
             if exc.temporary:
                 return str(replies.R451_REINJECT)
             return replies.R554_REINJECT_REFUSED.with_detail(f"{exc.code} {exc.text}")
-        outcome = "delivered"
+        outcome, kept = "delivered", None
         if result.refused:
             # Postfix refused some recipients for good (5xx): keep the message for them, never drop it.
             refused_meta = {**meta, "rcpt_tos": sorted(result.refused)}
@@ -334,8 +334,8 @@ class FilterHandler:
                     spool, store, {**refused_meta, "reason": f"re-injection refused: {result.refused}"}
                 )
             )
-            outcome = f"delivered; undelivered copy kept as {qid}"
-        await self._record(meta, evaluation, outcome)
+            outcome, kept = f"delivered; undelivered copy kept as {qid}", qid
+        await self._record(meta, evaluation, outcome, kept=kept)
         log.info(
             "delivered queue_id=%s message_id=%s verdict=%s rules=%s size=%d",
             meta["queue_id"],
@@ -353,7 +353,7 @@ class FilterHandler:
         except Exception:
             log.exception("quarantine failed queue_id=%s", meta["queue_id"])
             return str(replies.R451_STORE)
-        await self._record(meta, evaluation, f"quarantined as {qid}")
+        await self._record(meta, evaluation, f"quarantined as {qid}", kept=qid)
         log.info("quarantined queue_id=%s id=%s rules=%s", meta["queue_id"], qid, _rules(evaluation))
         deciding = evaluation.verdict.deciding[0]
         return replies.R250_QUARANTINED.with_detail(f"{qid} ({deciding.rule}, {deciding.citation})")
@@ -361,6 +361,7 @@ class FilterHandler:
     async def _reject(self, spool: Spool, evaluation: Evaluation, meta: dict[str, Any]) -> str:
         deciding = evaluation.verdict.deciding[0]
         outcome = "rejected"
+        qid = None
         if self.config.filter.quarantine_rejected:
             try:
                 qid = await self.store.call(
@@ -371,22 +372,28 @@ class FilterHandler:
                 outcome = f"rejected; copy kept as {qid}"
             except Exception:
                 log.exception("could not keep a copy of a rejected message queue_id=%s", meta["queue_id"])
-        await self._record(meta, evaluation, outcome)
+        await self._record(meta, evaluation, outcome, kept=qid)
         log.info("rejected queue_id=%s rules=%s", meta["queue_id"], _rules(evaluation))
         return replies.policy_reject(
             f"{deciding.title.vi}: {deciding.detail}", deciding.title.en, deciding.rule, deciding.citation
         )
 
     async def _record(
-        self, meta: dict[str, Any], evaluation: Evaluation, outcome: str, extra: list[dict[str, Any]] | None = None
+        self,
+        meta: dict[str, Any],
+        evaluation: Evaluation,
+        outcome: str,
+        extra: list[dict[str, Any]] | None = None,
+        kept: str | None = None,
     ) -> None:
+        """Record the message and its findings; ``kept``: its quarantine entry, linked to the record."""
         rows = finding_rows(evaluation.findings) + (extra or [])
         self.events.message_filtered(meta["direction"], meta["verdict"], float(meta["seconds"]), int(meta["size"]))
         for row in rows:
             self.events.finding(row["rule"], row["action"])
         row = {**meta, "outcome": outcome}
         try:
-            await self.store.call(lambda store: store.record_message(row, rows))
+            await self.store.call(lambda store: store.link_quarantine(kept, store.record_message(row, rows)))
         except Exception:
             # The message itself is safe (delivered or quarantined); losing the record is logged loudly.
             log.exception("could not record findings queue_id=%s", meta["queue_id"])

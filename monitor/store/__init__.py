@@ -78,7 +78,20 @@ class Store:
         entry["rcpt_tos"] = json.dumps(list(row.get("rcpt_tos", ())))
         entry.setdefault("time", utcnow())
         entry.setdefault("status", "held")
-        table.insert(entry)
+        parties = {a.lower() for a in (row.get("mail_from") or "", *row.get("rcpt_tos", ())) if a}
+        with self.db.atomic():
+            table.insert(entry)
+            # Who the message is from and to: the console shows it to those mailboxes' units.
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO quarantine_parties (quarantine_id, address) VALUES (?, ?)",
+                [(entry["id"], a) for a in sorted(parties)],
+            )
+
+    def link_quarantine(self, qid: str | None, message: int) -> None:
+        """The quarantine entry ``qid`` (if any) is of the recorded message ``message`` (its findings)."""
+        if qid is not None:
+            with self.db.atomic():
+                self.db.conn.execute("UPDATE quarantine SET message = ? WHERE id = ?", (message, qid))
 
     def quarantine(self, status: str | None = "held") -> list[dict[str, Any]]:
         where, args = ("status = ?", [status]) if status else (None, [])

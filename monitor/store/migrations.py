@@ -225,3 +225,70 @@ def _m8_requests_unit_people(db: sqlite_utils.Database) -> None:
     )
     # The last password reset the directory knows of (resets done outside `mailmon requests`).
     db.table("mailboxes").add_column("password_reset_at", str)
+
+
+@migrations(name="0009_console")
+def _m9_console(db: sqlite_utils.Database) -> None:
+    # The operators' console (monitor/store/console.py, monitor/store/console_sessions.py).
+    # Every address a quarantined message is from or to, lower case: which units may see it is
+    # decided when asked, through the directory as it is then (a message touching two units is both's).
+    db.execute(
+        "CREATE TABLE quarantine_parties (quarantine_id TEXT NOT NULL, address TEXT NOT NULL, "
+        "PRIMARY KEY (address, quarantine_id)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_quarantine_parties_id ON quarantine_parties (quarantine_id)")
+    db.execute(
+        "INSERT OR IGNORE INTO quarantine_parties (quarantine_id, address) "
+        "SELECT id, lower(mail_from) FROM quarantine WHERE coalesce(mail_from, '') != '' "
+        "UNION SELECT q.id, lower(r.value) FROM quarantine q, json_each(q.rcpt_tos) r"
+    )
+    # The quarantine list pages by (time, id), newest first; a message view reads its findings.
+    db.execute("CREATE INDEX idx_quarantine_time_id ON quarantine (time, id)")
+    db.execute("CREATE INDEX idx_findings_message ON findings (message)")
+    # Sessions: the SHA-256 of the cookie's random value (the database never holds a usable cookie).
+    db.execute(
+        "CREATE TABLE console_sessions (id TEXT PRIMARY KEY, address TEXT NOT NULL, csrf TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, last_seen TEXT NOT NULL, client TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_console_sessions_last_seen ON console_sessions (last_seen)")
+    # Sign-in attempts, kept so that the limits survive a restart.
+    db.execute(
+        "CREATE TABLE signin_attempts (id INTEGER PRIMARY KEY, time TEXT NOT NULL, address TEXT NOT NULL, "
+        "client TEXT NOT NULL, outcome TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_signin_attempts_address ON signin_attempts (address, time)")
+    db.execute("CREATE INDEX idx_signin_attempts_client ON signin_attempts (client, time)")
+    db.execute("CREATE INDEX idx_signin_attempts_time ON signin_attempts (time)")
+    # Every action taken in the console: who, what, on what, for which units, when, why, what came of it.
+    db.execute(
+        "CREATE TABLE console_actions (id INTEGER PRIMARY KEY, time TEXT NOT NULL, who TEXT NOT NULL, "
+        "action TEXT NOT NULL, target TEXT NOT NULL, units TEXT NOT NULL, why TEXT NOT NULL, result TEXT NOT NULL)"
+    )
+    # Each mailbox's state and findings as last evaluated in the background, for the mailboxes page,
+    # and their counts per unit, state and rule for the overview.
+    db.execute(
+        "CREATE TABLE mailbox_view (address TEXT PRIMARY KEY, unit TEXT NOT NULL, kind TEXT, state TEXT NOT NULL, "
+        "last_login TEXT, checks_per_working_day REAL, check_target INTEGER, quota_used_bytes INTEGER, "
+        "findings TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_mailbox_view_unit ON mailbox_view (unit, state, address)")
+    db.execute("CREATE INDEX idx_mailbox_view_state ON mailbox_view (state, address)")
+    db.execute(
+        "CREATE TABLE mailbox_view_counts (unit TEXT NOT NULL, what TEXT NOT NULL, name TEXT NOT NULL, "
+        "n INTEGER NOT NULL, PRIMARY KEY (unit, what, name)) WITHOUT ROWID"
+    )
+    db.execute("CREATE TABLE mailbox_view_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migrations(name="0010_console_counts")
+def _m10_console_counts(db: sqlite_utils.Database) -> None:
+    # Findings per local day, unit and rule, kept up to date by the console's background job
+    # (monitor/web/summaries.py): the overview reads a few rows instead of a day of findings. unit
+    # '*' holds each finding once, whatever units it touches (the administrators' totals).
+    db.execute(
+        "CREATE TABLE finding_counts (day TEXT NOT NULL, unit TEXT NOT NULL, rule TEXT NOT NULL, "
+        "n INTEGER NOT NULL, PRIMARY KEY (day, unit, rule)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_finding_counts_unit ON finding_counts (unit, day)")
+    # The held messages' count and size, read from the index alone.
+    db.execute("CREATE INDEX idx_quarantine_status_size ON quarantine (status, size)")
