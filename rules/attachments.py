@@ -69,11 +69,12 @@ class AttachmentTooLarge(TrafficRule):
     default_action = Action.REJECT
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
-        total = sum(att.size for att in msg.attachments)
+        files = [att for att in msg.attachments if not att.reading]
+        total = sum(att.size for att in files)
         if total > profile.attachment_max_bytes:
             yield self.finding(
-                f"{len(msg.attachments)} tệp, tổng {total:,} byte > {profile.attachment_max_bytes:,}"
-                f" / {len(msg.attachments)} files, {total:,} bytes in all"
+                f"{len(files)} tệp, tổng {total:,} byte > {profile.attachment_max_bytes:,}"
+                f" / {len(files)} files, {total:,} bytes in all"
             )
 
 

@@ -134,9 +134,9 @@ class _Inspector:
         assert opened.zf is not None
         with opened.zf as zf:
             if opened.kind in ("ooxml", "odf"):
-                if opened.kind == "ooxml" and ooxml_macro(zf):
+                if opened.kind == "ooxml" and ooxml_macro(zf, opened.data):
                     self.report.macro = True
-                self._add_text(zip_document_text(zf, opened.kind, self.budget))
+                self._add_text(zip_document_text(zf, opened.data, opened.kind, self.budget))
                 return opened.kind
             self._walk(opened.entries, depth)
         return opened.kind
