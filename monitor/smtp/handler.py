@@ -8,13 +8,14 @@ doubt (a timeout, a crash, a dependency down) is a 451 so that Postfix keeps the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config, split_hostport
-from monitor.inspect.pipeline import Evaluation, with_antivirus
+from monitor.inspect.pipeline import Evaluation, limit_evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
 from monitor.scanners import clamd, rspamd
 from monitor.scanners.antivirus import clamd_client, scan_message
@@ -23,7 +24,7 @@ from monitor.smtp.events import NO_EVENTS, FilterEvents
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import ReinjectError, Sessions, reinject
 from monitor.smtp.spool import Spool
-from monitor.smtp.workers import Workers
+from monitor.smtp.workers import WorkerFailed, Workers
 from monitor.store import AsyncStore
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
@@ -64,7 +65,6 @@ class FilterHandler:
         config: Config,
         store: AsyncStore,
         *,
-        pool: ProcessPoolExecutor | None = None,
         io_executor: Executor | None = None,
         events: FilterEvents = NO_EVENTS,
     ) -> None:
@@ -73,7 +73,7 @@ class FilterHandler:
         self.settings = config.evaluation_settings()
         self.store = store
         self.quarantine = Quarantine(config.storage.quarantine_dir)
-        self.workers = Workers(config.filter, pool=pool)
+        self.workers = Workers(config.filter)
         self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
         self.clamd = clamd_client(config)
@@ -133,6 +133,11 @@ class FilterHandler:
             except TimeoutError:
                 log.warning("scan timed out queue_id=%s size=%d", queue_id, spool.size)
                 return str(replies.R451_SCAN_TIMEOUT)
+            except WorkerFailed as exc:
+                decided = await self._worker_failed(spool, queue_id, mail_from, rcpt_tos, str(exc))
+                if decided is None:
+                    return str(replies.R451_SCAN_TIMEOUT)
+                evaluation = decided
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -186,6 +191,37 @@ class FilterHandler:
         finally:
             if not scoring.done():
                 scoring.cancel()
+
+    async def _worker_failed(
+        self, spool: Spool, queue_id: str, mail_from: str, rcpt_tos: tuple[str, ...], reason: str
+    ) -> Evaluation | None:
+        """A message that outlived, killed or broke a worker: 451 the first time (Postfix retries it,
+        and the failure may have been the machine's, not the message's), decided the second time, so
+        that a poison message cannot circle through the queue holding workers. None means 451.
+
+        The key is Postfix's queue id (XFORWARD IDENT, the same on every retry), else a content hash.
+        """
+        key = f"queue:{queue_id}" if queue_id else "sha256:" + await self._digest(spool)
+        try:
+            failures = await self.store.call(lambda store: store.record_worker_failure(key, reason))
+        except Exception:
+            log.exception("could not record a worker failure queue_id=%s", queue_id)
+            return None
+        log.warning("worker failure %d queue_id=%s size=%d: %s", failures, queue_id, spool.size, reason)
+        if failures < 2:
+            return None
+        detail = f"{reason} (lần thứ {failures} / {failures} attempts)"
+        return limit_evaluation(detail, mail_from, rcpt_tos, self.settings)
+
+    async def _digest(self, spool: Spool) -> str:
+        def digest() -> str:
+            h = hashlib.sha256()
+            with spool.open() as reader:
+                while block := reader.read(2**20):
+                    h.update(block)
+            return h.hexdigest()
+
+        return await asyncio.get_running_loop().run_in_executor(self._io, digest)
 
     # -- clamd (monitor/scanners/clamd.py) ------------------------------------------------------------
     async def _virus_scan(self, spool: Spool, evaluation: Evaluation, queue_id: str) -> AntivirusResult | str | None:

@@ -187,3 +187,13 @@ def _m6_login_days(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX idx_login_days_user_last_login ON login_days (user, last_login)")
     db.execute(ADD_LOGIN_DAYS, [0])
+
+
+@migrations(name="0007_worker_failures")
+def _m7_worker_failures(db: sqlite_utils.Database) -> None:
+    # Messages that outlived, killed or broke an evaluation worker, by Postfix queue id (stable
+    # across Postfix's retries) or content hash: the second failure decides the message.
+    db.table("worker_failures").create(
+        {"key": str, "first_seen": str, "last_seen": str, "failures": int, "reason": str}, pk="key"
+    )
+    db.table("worker_failures").create_index(["last_seen"])
