@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
 import io
@@ -9,6 +10,7 @@ import logging
 import re
 import warnings
 import zipfile
+from typing import Any
 
 from monitor.inspect.limits import Budget
 from monitor.inspect.streams import read_capped, zip_member_pieces
@@ -127,13 +129,55 @@ def pdf_text(data: bytes, budget: Budget) -> tuple[str, str]:
             gc.collect()
 
 
+class _OutOfTime(Exception):
+    """Raised from inside pypdf's extraction when the PDF text time of the message is spent."""
+
+
+# pypdf's own caps on what one stream may decode to (its defaults are 75 MB each), and on the
+# content of one page: pypdf parses a page's whole content stream before it visits any operator
+# (0.6 s per MiB), so that parse is bounded by the size it is given.
+_PDF_STREAM_BYTES = 2**20
+_PDF_PAGE_CONTENT_BYTES = 2**20
+
+
+def _pdf_limits() -> contextlib.AbstractContextManager[object]:
+    try:
+        from pypdf import apply_configuration  # pypdf 7+
+    except ImportError:
+        return contextlib.nullcontext()
+    cap = _PDF_STREAM_BYTES
+    return apply_configuration(
+        zlib_maximum_output_length=cap,
+        lzw_maximum_output_length=cap,
+        run_length_maximum_output_length=cap,
+        array_based_stream_maximum_output_length=cap,
+        jbig2_maximum_output_length=cap,
+    )
+
+
 def _pages_text(data: bytes, budget: Budget) -> tuple[str, str]:
+    """Text of the first pages, within the message's PDF time (``max_pdf_seconds``, all PDFs together).
+
+    pypdf reads one page with no bound of its own (a 7 KB PDF whose page repeats one text operator
+    80,000 times took 2.7 s): every operator passes through a visitor here, which stops the page when
+    the time is spent.
+    """
     from pypdf import PdfReader
 
     limits = budget.limits
     chunks: list[str] = []
     used = 0
-    with warnings.catch_warnings():
+    stop_at = budget.clock() + max(0.0, min(budget.pdf_seconds_left(), budget.seconds_left()))
+    started = budget.clock()
+    operators = 0
+
+    def visitor(op: object, args: object, cm: object, tm: object) -> None:
+        nonlocal operators
+        operators += 1
+        if operators % 512 == 0 and budget.clock() > stop_at:
+            raise _OutOfTime
+
+    with warnings.catch_warnings(), _pdf_limits():
         warnings.simplefilter("ignore")
         try:
             # Not a bare BytesIO: pypdf asks a BytesIO for getbuffer() (to learn its size), and that
@@ -146,12 +190,32 @@ def _pages_text(data: bytes, budget: Budget) -> tuple[str, str]:
                     return "\n".join(chunks), f"PDF text read from the first {limits.max_pdf_pages} pages only"
                 if used >= limits.max_extracted_text_chars or budget.out_of_time():
                     break
-                text = page.extract_text() or ""
+                if budget.clock() > stop_at:
+                    raise _OutOfTime
+                if _content_bytes(page) > _PDF_PAGE_CONTENT_BYTES:
+                    why = f"PDF page {number + 1}: over {_PDF_PAGE_CONTENT_BYTES} bytes of content; text read before it"
+                    return "\n".join(chunks), why
+                text = page.extract_text(visitor_operand_before=visitor) or ""
                 chunks.append(text)
                 used += len(text)
+        except _OutOfTime:
+            text = "\n".join(chunks)[: limits.max_extracted_text_chars]
+            return text, f"PDF text reading stopped after {limits.max_pdf_seconds:g} s (pages {len(chunks)} read)"
         except Exception as exc:  # hostile PDFs break pypdf in many ways; keep what was read
             return "\n".join(chunks)[: limits.max_extracted_text_chars], f"PDF partly unreadable: {type(exc).__name__}"
+        finally:
+            budget.pdf_seconds += budget.clock() - started
     return "\n".join(chunks)[: limits.max_extracted_text_chars], ""
+
+
+def _content_bytes(page: Any) -> int:
+    """Decoded size of a page's content streams (decoding is capped by ``_pdf_limits``)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    obj = contents.get_object()
+    streams = obj if isinstance(obj, list) else [obj]
+    return sum(len(s.get_object().get_data()) for s in streams)
 
 
 def plain_text(raw: bytes, charset: str | None) -> str:
