@@ -49,6 +49,9 @@ def _long_mark_runs() -> re.Pattern[str]:
     return re.compile(f"([{cls}]{{{_STREAM_SAFE_RUN}}})(?=[{cls}])")
 
 
+_long_mark_runs()  # built at import (about 50 ms), never in the middle of a message
+
+
 def stream_safe(text: str) -> str:
     """``text`` with no run of more than 30 combining marks, so that normalising it is linear."""
     if text.isascii():

@@ -43,7 +43,7 @@ from monitor.smtp.spool import Spool
 log = logging.getLogger("mailmon.filter")
 
 # Messages up to this size with nothing but a text body are evaluated in the event loop.
-INLINE_BYTES = 16 * 1024
+INLINE_BYTES = 8 * 1024
 # A worker that has not said it is ready after this long (imports) is replaced.
 _START_SECONDS = 120.0
 
@@ -233,7 +233,10 @@ class Workers:
             if worker not in self._live:  # ended while idle (shutdown)
                 self._failed()
                 raise WorkerFailed("worker ended")
-            payload = ("bytes", spool.getvalue()) if spool.in_memory else ("file", str(spool.to_file()))
+            if spool.in_memory:
+                payload: tuple[str, Any] = ("bytes", spool.getvalue())
+            else:  # flushed and synced to disk: slow I/O, off the event loop
+                payload = ("file", str(await loop.run_in_executor(self._threads, spool.to_file)))
             when = scope.when()
             left = (when - loop.time()) if when is not None else self.config.worker_deadline_seconds
             deadline = max(0.0, min(self.config.worker_deadline_seconds, left - 0.05))
