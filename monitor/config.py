@@ -131,7 +131,7 @@ class Inspection(_Section):
     max_inspection_seconds: float = Field(default=10.0, gt=0)
     max_extracted_text_chars: int = Field(default=200_000, ge=0)
     max_pdf_pages: int = Field(default=50, ge=0)
-    max_pdf_seconds: float = Field(default=1.0, gt=0)
+    max_pdf_seconds: float = Field(default=0.5, gt=0)
 
 
 class RuleSection(_Section):

@@ -31,6 +31,7 @@ import harness  # noqa: E402
 from corpus import corpus  # noqa: E402
 
 from monitor.smtp.workers import INLINE_BYTES  # noqa: E402
+from tests.samples.hostile_builders import RCPT, SENDER  # noqa: E402
 
 CPU_BOUND = 2.0
 RSS_BOUND = 256 * 2**20
@@ -94,7 +95,7 @@ def hostile_through_scan(work: Path, all_cases: list[cases.Case], config: Path) 
         path = folder / "m.eml"
         path.write_bytes(case.raw)
         argv = [harness.PY, "-m", "monitor.cli", "--config", str(config), "scan", "--json"]
-        argv += ["--mail-from", cases.SENDER, "--rcpt", cases.RCPT, str(path)]
+        argv += ["--mail-from", SENDER, "--rcpt", RCPT, str(path)]
         cpu, rss, wall, out = harness.rusage_of(argv)
         try:
             rules = sorted({v["rule"] for v in json.loads(out)["violations"]})

@@ -32,7 +32,7 @@ class Limits:
     # Pages of one PDF read for text.
     max_pdf_pages: int = 50
     # Seconds all PDFs of one message may take to give their text (pypdf has no bound of its own).
-    max_pdf_seconds: float = 1.0
+    max_pdf_seconds: float = 0.5
 
 
 # Small members compress far beyond any ratio (a 1 MiB run of spaces); they cost nothing to read.

@@ -134,10 +134,11 @@ class _OutOfTime(Exception):
 
 
 # pypdf's own caps on what one stream may decode to (its defaults are 75 MB each), and on the
-# content of one page: pypdf parses a page's whole content stream before it visits any operator
-# (0.6 s per MiB), so that parse is bounded by the size it is given.
-_PDF_STREAM_BYTES = 2**20
-_PDF_PAGE_CONTENT_BYTES = 2**20
+# content of one page: pypdf parses a page's whole content stream (and each form it draws) before
+# it visits any operator, at about 0.9 s per MiB, so that parse is bounded by the size allowed.
+_PDF_STREAM_BYTES = 8 * 2**20
+_PDF_PAGE_CONTENT_BYTES = 256 * 1024
+_PDF_FORMS = 64
 
 
 def _pdf_limits() -> contextlib.AbstractContextManager[object]:
@@ -209,13 +210,33 @@ def _pages_text(data: bytes, budget: Budget) -> tuple[str, str]:
 
 
 def _content_bytes(page: Any) -> int:
-    """Decoded size of a page's content streams (decoding is capped by ``_pdf_limits``)."""
+    """Decoded size of what pypdf parses to read a page's text: its content streams and the form
+    XObjects it may draw, nested ones too (at most ``_PDF_FORMS`` of them; more counts as too much)."""
     contents = page.get("/Contents")
-    if contents is None:
-        return 0
-    obj = contents.get_object()
-    streams = obj if isinstance(obj, list) else [obj]
-    return sum(len(s.get_object().get_data()) for s in streams)
+    total = 0
+    if contents is not None:
+        obj = contents.get_object()
+        streams = obj if isinstance(obj, list) else [obj]
+        total += sum(len(s.get_object().get_data()) for s in streams)
+    seen: set[int] = set()
+    pending: list[Any] = [page.get("/Resources")]
+    while pending and total <= _PDF_PAGE_CONTENT_BYTES:
+        resources: Any = pending.pop()
+        resources = resources.get_object() if resources is not None else None
+        xobjects: Any = resources.get("/XObject") if hasattr(resources, "get") else None
+        xobjects = xobjects.get_object() if xobjects is not None else None
+        if not hasattr(xobjects, "values"):
+            continue
+        for ref in xobjects.values():
+            form = ref.get_object()
+            if id(form) in seen or form.get("/Subtype") != "/Form":
+                continue
+            seen.add(id(form))
+            if len(seen) > _PDF_FORMS:
+                return _PDF_PAGE_CONTENT_BYTES + 1
+            total += len(form.get_data())
+            pending.append(form.get("/Resources"))
+    return total
 
 
 def plain_text(raw: bytes, charset: str | None) -> str:
