@@ -28,6 +28,8 @@ def ooxml_macro(zf: zipfile.ZipFile, data: bytes) -> str:
     try:
         info = zf.getinfo("[Content_Types].xml")
         types = read_capped(zip_member_pieces(data, info), _CONTENT_TYPES_READ)[0]
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception:  # a damaged package: the part name check above is what we have
         return ""
     return "[Content_Types].xml: macroEnabled" if b"macroenabled" in types.lower() else ""

@@ -91,6 +91,8 @@ class _Stepper:
             return bytes(self.dec.decompress(data, max_length=max_length))
         except (OSError, lzma.LZMAError, EOFError, ValueError) as exc:
             raise Corrupt(f"{self.kind}: {exc}") from exc
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # zstd's own error type
             raise Corrupt(f"{self.kind}: {type(exc).__name__}: {exc}") from exc
 
@@ -135,6 +137,8 @@ class _Deflate64Stepper(_Stepper):
     def _decompress(self, data: bytes, max_length: int) -> bytes:
         try:
             return bytes(self.dec.inflate(data))
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # inflate64 raises ValueError and its own errors
             raise Corrupt(f"deflate64: {type(exc).__name__}: {exc}") from exc
 

@@ -103,6 +103,8 @@ def _read_part(zf: zipfile.ZipFile, data: bytes, part: str, limit: int) -> bytes
         if info.flag_bits & 0x1:
             return b""
         return read_capped(zip_member_pieces(data, info), limit)[0]
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception:  # a damaged part: skip it, the other parts may still read
         return b""
 
@@ -202,6 +204,8 @@ def _pages_text(data: bytes, budget: Budget) -> tuple[str, str]:
         except _OutOfTime:
             text = "\n".join(chunks)[: limits.max_extracted_text_chars]
             return text, f"PDF text reading stopped after {limits.max_pdf_seconds:g} s (pages {len(chunks)} read)"
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # hostile PDFs break pypdf in many ways; keep what was read
             return "\n".join(chunks)[: limits.max_extracted_text_chars], f"PDF partly unreadable: {type(exc).__name__}"
         finally:

@@ -74,11 +74,9 @@ class _Worker:
         self.proc.start()
         child.close()
         self.conn: Connection = parent
+        self.pid: int = self.proc.pid or 0
         self.settings_version = -1
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid or 0
+        self.exitcode: int | None = None  # once ended
 
     def wait_ready(self) -> None:
         if not self.conn.poll(_START_SECONDS):
@@ -112,6 +110,7 @@ class _Worker:
         with contextlib.suppress(OSError, ValueError):
             self.proc.kill()
         self.proc.join(timeout=10)
+        self.exitcode = self.proc.exitcode
         with contextlib.suppress(OSError):
             self.conn.close()
         with contextlib.suppress(ValueError):
@@ -180,6 +179,8 @@ class Workers:
     def _replace(self, worker: _Worker) -> None:
         """End ``worker`` (whatever it is doing) and start another in its place."""
         self._live.discard(worker)
+        with contextlib.suppress(OSError, ValueError):
+            worker.proc.kill()  # at once: the work stops now; reaping it can wait for a thread
         self._threads.submit(worker.end)
         self._spawn()
 
@@ -261,6 +262,8 @@ class Workers:
         cpu_before = worker.cpu_seconds()
         started = time.monotonic()
         future = asyncio.get_running_loop().run_in_executor(self._threads, worker.round_trip, job)
+        # Once the worker is ended the round trip fails (EOFError): expected, and nobody's to read.
+        future.add_done_callback(_consume)
         try:
             done, _ = await asyncio.wait({future}, timeout=deadline)
         except asyncio.CancelledError:
@@ -298,6 +301,11 @@ class Workers:
     def _failed(self) -> None:
         if self._closing:
             raise asyncio.CancelledError  # shutting down: the handler answers 451, nothing is held against it
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _exit_reason(code: int | None) -> str:

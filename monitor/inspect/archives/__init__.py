@@ -113,6 +113,8 @@ class _Inspector:
             return opened.kind, opened.locked
         except Unreadable as exc:
             self._unreadable(name, str(exc))
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # any library failure on hostile input is a finding, not a crash
             self._unreadable(name, f"{type(exc).__name__}: {exc}"[:300])
         return kind, False
@@ -178,6 +180,8 @@ class _Inspector:
             return
         try:
             kind, content = self._read(entry, depth)
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # corrupt member data (bad CRC, zlib errors): this member only
             self._unreadable(entry.name, f"{type(exc).__name__}: {exc}"[:300])
             return

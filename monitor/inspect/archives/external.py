@@ -71,6 +71,8 @@ def sevenzip_archive(data: bytes, budget: Budget) -> Opened:
         sz = py7zr.SevenZipFile(io.BytesIO(data), mode="r")
     except PasswordRequired:
         return Opened("7z", locked=True)
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception as exc:  # py7zr raises many types on corrupt input
         raise Unreadable(f"corrupt 7z: {type(exc).__name__}: {exc}") from exc
     with sz:
@@ -90,6 +92,8 @@ def sevenzip_archive(data: bytes, budget: Budget) -> Opened:
                 try:
                     # py7zr allocates per solid block, so only declared sizes that fit are decoded.
                     sz.extract(factory=factory)  # type: ignore[arg-type]  # duck-typed WriterFactory
+                except MemoryError:
+                    raise  # the worker's ceiling: its own verdict, and a fresh worker
                 except Exception as exc:  # corrupt streams, CRC errors, our own cap
                     raise Unreadable(f"7z contents: {type(exc).__name__}: {exc}") from exc
                 finally:
@@ -140,6 +144,8 @@ def rar_archive(data: bytes, budget: Budget) -> Opened:
         locked = bool(rf.needs_password()) and not infos
     except rarfile.PasswordRequired:
         return Opened("rar", locked=True)
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception as exc:  # rarfile raises its own errors and struct/index errors on junk
         raise Unreadable(f"corrupt rar: {type(exc).__name__}: {exc}") from exc
     if locked:
