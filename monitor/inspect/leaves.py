@@ -55,7 +55,7 @@ def leaf(
     reading: str = "",
 ) -> None:
     """One leaf part, read under each transfer encoding it may be in."""
-    cte = str(hdr.get("content-transfer-encoding", "7bit") or "7bit").strip().lower()
+    cte = _cte(hdr, out)
     if cte in KNOWN:
         _leaf_as(buf, hdr, ctype, cte, start, end, depth, limits, out, nested, reading)
         return
@@ -65,6 +65,26 @@ def leaf(
     if _looks_base64(buf, start, end):
         alt = reading or f"Content-Transfer-Encoding {cte[:40]!r} read as base64"
         _leaf_as(buf, hdr, ctype, "base64", start, end, depth, limits, out, nested, alt)
+
+
+# The stdlib's structured header classes raise on some malformed values (an IndexError in
+# get_parameter, found by fuzzing): each reading here falls back to what a lenient client assumes.
+
+
+def _cte(hdr: EmailMessage, out: ParsedMessage) -> str:
+    try:
+        return str(hdr.get("content-transfer-encoding", "7bit") or "7bit").strip().lower()
+    except Exception:
+        out.problem("unparsable Content-Transfer-Encoding: read as bytes")
+        return "8bit"
+
+
+def _disposition(hdr: EmailMessage, out: ParsedMessage) -> str:
+    try:
+        return (hdr.get_content_disposition() or "").lower()
+    except Exception:
+        out.problem("unparsable Content-Disposition: read as an attachment")
+        return "attachment"
 
 
 def _looks_base64(buf: bytes, start: int, end: int) -> bool:
@@ -115,7 +135,7 @@ def _leaf_as(
     if cte in UUENCODE:
         out.clamd_raw = True
     filename, other_names = _names(hdr, out)
-    disposition = (hdr.get_content_disposition() or "").lower()
+    disposition = _disposition(hdr, out)
     head = decode(buf, start, end, cte, SNIFF_BYTES)
     true_type = sniff(head)
     if ctype.startswith("text/") and not filename and disposition != "attachment" and not other_names:

@@ -153,7 +153,10 @@ def _walk_entity(
         return
     ctype = _content_type(hdr, out)
     if ctype.startswith("multipart/"):
-        boundary = hdr.get_boundary()
+        try:
+            boundary = hdr.get_boundary()
+        except Exception:  # the stdlib's parameter parser raises on some malformed values
+            boundary = None
         if not boundary:
             out.problem("multipart without a boundary")
             return

@@ -11,6 +11,7 @@ import gzip
 import re
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -242,3 +243,14 @@ def test_long_runs_of_combining_marks_are_cut_to_the_stream_safe_bound() -> None
     assert max(len(run) for run in re.findall("[\u0300-\u034e\u0350-\u036f]+", safe)) <= 30
     assert content.nfc(text).endswith("TỐI MẬT")
     assert content.stream_safe("TỐI MẬT") == "TỐI MẬT"
+
+
+# Inputs that once made evaluation raise (tests/fuzz/regressions), and the problem each now records.
+FUZZ_REGRESSIONS = {"content-disposition-indexerror.eml": "unparsable Content-Disposition"}
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_REGRESSIONS))
+def test_inputs_the_fuzzer_broke_are_decided(name: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "fuzz" / "regressions" / name
+    evaluation = run(path.read_bytes())
+    assert any(FUZZ_REGRESSIONS[name] in p for p in evaluation.problems)
