@@ -210,7 +210,11 @@ class Workers:
             await asyncio.sleep(0.05)
         taken = [idle.get_nowait() for _ in range(idle.qsize())]
         try:
-            await asyncio.gather(*(self._job(w, ("bytes", message), "", (), settings, 60.0) for w in taken))
+            results = await asyncio.gather(
+                *(self._job(w, ("bytes", message), "", (), settings, 60.0) for w in taken), return_exceptions=True
+            )
+            for failure in (r for r in results if isinstance(r, BaseException)):
+                log.error("a worker failed its warm-up message: %s", failure)  # replaced already
         finally:
             for worker in taken:
                 if worker in self._live:
