@@ -8,18 +8,17 @@ doubt (a timeout, a crash, a dependency down) is a 451 so that Postfix keeps the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config, split_hostport
-from monitor.inspect.pipeline import Evaluation, limit_evaluation, with_antivirus
+from monitor.inspect.pipeline import Evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
 from monitor.scanners import clamd, rspamd
 from monitor.scanners.antivirus import clamd_client, scan_message
-from monitor.smtp import replies, sending_windows
+from monitor.smtp import poison, replies, sending_windows
 from monitor.smtp.events import NO_EVENTS, FilterEvents
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import ReinjectError, Sessions, reinject
@@ -195,33 +194,10 @@ class FilterHandler:
     async def _worker_failed(
         self, spool: Spool, queue_id: str, mail_from: str, rcpt_tos: tuple[str, ...], reason: str
     ) -> Evaluation | None:
-        """A message that outlived, killed or broke a worker: 451 the first time (Postfix retries it,
-        and the failure may have been the machine's, not the message's), decided the second time, so
-        that a poison message cannot circle through the queue holding workers. None means 451.
-
-        The key is Postfix's queue id (XFORWARD IDENT, the same on every retry), else a content hash.
-        """
-        key = f"queue:{queue_id}" if queue_id else "sha256:" + await self._digest(spool)
-        try:
-            failures = await self.store.call(lambda store: store.record_worker_failure(key, reason))
-        except Exception:
-            log.exception("could not record a worker failure queue_id=%s", queue_id)
-            return None
+        """451 (None) the first time a message breaks a worker, its verdict the second (poison.py)."""
+        failures = await poison.record_failure(self.store, self._io, spool, queue_id, reason)
         log.warning("worker failure %d queue_id=%s size=%d: %s", failures, queue_id, spool.size, reason)
-        if failures < 2:
-            return None
-        detail = f"{reason} (lần thứ {failures} / {failures} attempts)"
-        return limit_evaluation(detail, mail_from, rcpt_tos, self.settings)
-
-    async def _digest(self, spool: Spool) -> str:
-        def digest() -> str:
-            h = hashlib.sha256()
-            with spool.open() as reader:
-                while block := reader.read(2**20):
-                    h.update(block)
-            return h.hexdigest()
-
-        return await asyncio.get_running_loop().run_in_executor(self._io, digest)
+        return poison.decided(failures, reason, mail_from, rcpt_tos, self.settings)
 
     # -- clamd (monitor/scanners/clamd.py) ------------------------------------------------------------
     async def _virus_scan(self, spool: Spool, evaluation: Evaluation, queue_id: str) -> AntivirusResult | str | None:
