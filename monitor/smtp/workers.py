@@ -227,9 +227,9 @@ class Workers:
             if plain_text_only(data, INLINE_BYTES):
                 # Most official mail: one short text body. Checked here, in well under a millisecond,
                 # it skips the round trip to a worker process.
-                started = time.process_time()
+                started = time.thread_time()
                 evaluation = evaluate(data, mail_from, rcpt_tos, settings)
-                self.stats.append(JobStats(os.getpid(), time.process_time() - started, 0, evaluation.seconds, "inline"))
+                self.stats.append(JobStats(os.getpid(), time.thread_time() - started, 0, evaluation.seconds, "inline"))
                 return evaluation
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.config.scan_timeout_seconds) as scope, self._parsing.hold(spool.size):
