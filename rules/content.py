@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,9 @@ _REPLY_PREFIX = re.compile(
 )
 _MAX_LINES = 20000
 _MAX_CELL_WORDS = 8
+# Cells looked at in one text: a stamp heads a document or a table, and a text of 1 MiB can hold
+# 200,000 one-word cells (each is a few microseconds of work).
+_MAX_CELLS = 20000
 
 
 # Normalisation sorts each run of combining marks, in time quadratic in the run (40,000 marks took
@@ -75,6 +79,19 @@ def words(text: str) -> list[str]:
     return _WORD.findall(nfc(text))
 
 
+def words_upto(text: str, most: int, *, normalized: bool = False) -> list[str] | None:
+    """The words of ``text`` if it has at most ``most`` of them, else None (without making them all).
+
+    ``normalized``: ``text`` is already NFC (a line of a text normalised once, as a whole).
+    """
+    text = text if normalized else nfc(text)
+    if len(text) <= 64 * most:  # short: findall is cheaper than stopping early
+        found = _WORD.findall(text)
+    else:
+        found = [m.group() for m in itertools.islice(_WORD.finditer(text), most + 1)]
+    return found if len(found) <= most else None
+
+
 def _upper(tokens: Iterable[str]) -> bool:
     return all(t.isupper() for t in tokens)
 
@@ -86,6 +103,11 @@ class Stamps:
     levels: tuple[tuple[str, tuple[str, ...]], ...]  # (stamp as shown, its words case-folded), gravest first
     labels: tuple[tuple[str, ...], ...]
     false_friends: frozenset[str]  # case-folded, with and without diacritics
+
+    @property
+    def span(self) -> int:
+        """The most words a labelled level can be ("Độ mật: Tối mật" is 4)."""
+        return max((len(label) for label in self.labels), default=0) + max((len(p) for _, p in self.levels), default=0)
 
     @classmethod
     def of(cls, profile: Profile) -> Stamps:
@@ -124,17 +146,24 @@ def _stamps(stamps: tuple[str, ...], labels: tuple[str, ...], false_friends: fro
     )
 
 
-def stamp_in_line(line: str, st: Stamps) -> str | None:
+def stamp_in_line(
+    line: str, st: Stamps, cells_left: list[int] | None = None, *, normalized: bool = False
+) -> str | None:
     """The level stamped on one line of body or document text, or None.
 
     A line, or a cell of it (split at tabs and runs of spaces), that is the level in capitals
     ("TỐI MẬT", "- MẬT -", "[MẬT]"), or a label with a level in any case ("Độ mật: Tối mật"). A
     title-case "Tuyệt mật" alone is not enough: training material lists the levels that way.
     """
-    found: list[str | None] = [st.labelled(words(line))]
+    whole = words_upto(line, st.span, normalized=normalized)  # more words cannot be a label and a level
+    found: list[str | None] = [st.labelled(whole) if whole else None]
     for cell in _CELL_SPLIT.split(line.strip()):
-        tokens = words(cell)
-        if not tokens or len(tokens) > _MAX_CELL_WORDS:
+        if cells_left is not None:
+            if cells_left[0] <= 0:
+                break
+            cells_left[0] -= 1
+        tokens = words_upto(cell, _MAX_CELL_WORDS, normalized=normalized)
+        if not tokens:
             continue
         found.append(st.labelled(tokens))
         if _upper(tokens):
@@ -144,7 +173,9 @@ def stamp_in_line(line: str, st: Stamps) -> str | None:
 
 def stamp_in_text(text: str, st: Stamps) -> str | None:
     """The gravest level stamped anywhere in a text (a message body, an attachment's text)."""
-    return st.gravest(stamp_in_line(line, st) for line in text.splitlines()[:_MAX_LINES] if line.strip())
+    cells_left = [_MAX_CELLS]
+    lines = nfc(text).splitlines()[:_MAX_LINES]
+    return st.gravest(stamp_in_line(line, st, cells_left, normalized=True) for line in lines if line.strip())
 
 
 def segments(text: str) -> list[str]:
