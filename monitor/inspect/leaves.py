@@ -259,7 +259,7 @@ def _collect_text(
     if size > limits.max_decode_bytes:
         out.hit(f"text part of {size} bytes; only the first {limits.max_decode_bytes} looked at")
     raw = decode(buf, start, end, cte, limits.max_decode_bytes)
-    used = sum(len(t) for t in out.body_text)
+    used = out.text_bytes
     if used < limits.max_text_bytes:
         charset = _charset(hdr) or "utf-8"
         if not known_charset(charset):
@@ -268,6 +268,7 @@ def _collect_text(
         if ctype == "text/html":
             text = strip_tags(text)
         out.body_text.append(text)
+        out.text_bytes += min(len(raw), limits.max_text_bytes - used)
     _uu_files(raw, "", depth, limits, out)
 
 
@@ -277,7 +278,7 @@ def _uu_files(raw: bytes, where: str, depth: int, limits: Limits, out: ParsedMes
         return
     files, more = uu_blocks(raw, 0, len(raw), limits.max_decode_bytes, MAX_UU_FILES)
     if more:
-        out.hit(f"more than {MAX_UU_FILES} uuencoded files in one text part")
+        out.hit(f"more than {MAX_UU_FILES} uuencoded files (or {4 * MAX_UU_FILES} begin lines) in one text part")
     for name, data in files:
         out.clamd_raw = True
         origin = f"uuencoded in {where}" if where else "uuencoded in the text"

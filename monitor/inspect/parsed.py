@@ -28,6 +28,8 @@ class ParsedMessage:
     problems: list[str] = field(default_factory=list)
     limit_hits: list[str] = field(default_factory=list)
     parts: int = 0
+    # Decoded bytes of text bodies read so far (max_text_bytes bounds them all together).
+    text_bytes: int = 0
     budget: Budget | None = field(default=None, repr=False)
     # Attachment bodies of the outermost message only (offsets into the bytes given to parse_message).
     attachment_ranges: list[BodyRange] = field(default_factory=list)

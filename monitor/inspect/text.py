@@ -139,7 +139,7 @@ class _OutOfTime(Exception):
 # content of one page: pypdf parses a page's whole content stream (and each form it draws) before
 # it visits any operator, at about 0.9 s per MiB, so that parse is bounded by the size allowed.
 _PDF_STREAM_BYTES = 8 * 2**20
-_PDF_PAGE_CONTENT_BYTES = 256 * 1024
+_PDF_PAGE_CONTENT_BYTES = 128 * 1024
 _PDF_FORMS = 64
 
 

@@ -108,20 +108,26 @@ def uu_begin(buf: bytes, start: int, end: int) -> tuple[int, str] | None:
 
 
 def uu_blocks(buf: bytes, start: int, end: int, limit: int, most: int) -> tuple[list[tuple[str, bytes]], bool]:
-    """The uuencoded files inside text (at most ``most`` of them, ``limit`` bytes each), and whether
-    there were more."""
+    """The uuencoded files inside text (at most ``most`` of them, ``limit`` bytes each, from the
+    first ``4 × most`` begin lines), and whether there were more."""
     found: list[tuple[str, bytes]] = []
     pos = start
-    while pos < end:
+    # begin lines looked at, with data or not: a text of nothing but begin lines is no archive
+    for _ in range(4 * most):
+        if pos >= end:
+            return found, False
         begin = uu_begin(buf, pos, end)
         if begin is None:
             return found, False
-        if len(found) >= most:
-            return found, True
         data_start, name = begin
         data, pos = uudecode(buf, data_start, end, limit)
+        pos = max(pos, data_start)
+        if not data:
+            continue  # a begin line with no data after it carries no file
+        if len(found) >= most:
+            return found, True
         found.append((name, data))
-    return found, False
+    return found, pos < end and uu_begin(buf, pos, end) is not None
 
 
 def uu_data_start(buf: bytes, start: int, end: int) -> int:
@@ -130,21 +136,28 @@ def uu_data_start(buf: bytes, start: int, end: int) -> int:
     return start if begin is None else begin[0]
 
 
+# The characters of uuencoded lines (space to backquote): a line with any other is not one.
+_UU_ALPHABET = bytes(range(0x20, 0x61))
+
+
 def uudecode(buf: bytes, start: int, end: int, limit: int) -> tuple[bytes, int]:
-    """Up to ``limit`` bytes uudecoded from the lines of ``buf[start:end]``, tolerant as uudecode is;
-    and where decoding stopped (after the ``end`` line)."""
+    """Up to ``limit`` bytes uudecoded from the lines of ``buf[start:end]``, tolerant as uudecode is
+    of padding and trailing garbage; and where decoding stopped (after the ``end`` line, or at the
+    first line that cannot be uuencoded data, as uudecode stops there)."""
     out = bytearray()
     pos = start
     while pos < end and len(out) < limit:
         nl = buf.find(b"\n", pos, end)
         line_end = end if nl < 0 else nl
         line = buf[pos:line_end].rstrip(b"\r")
-        pos = line_end + 1
         if line.strip() == b"end":
+            pos = line_end + 1
             break
-        if not line:
-            continue
-        out += _uu_line(line)
+        if line and (line.translate(None, _UU_ALPHABET) or len(line) < (((line[0] - 32) & 63) + 2) // 3 * 4 + 1):
+            break  # not a data line: the block ends before it
+        pos = line_end + 1
+        if line:
+            out += _uu_line(line)
     return bytes(out[:limit]), min(pos, end)
 
 

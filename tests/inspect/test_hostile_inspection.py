@@ -209,9 +209,9 @@ def test_header_values_are_decoded_linearly_and_strange_charsets_are_refused() -
 def test_a_pdf_page_past_its_content_bound_is_a_problem_not_a_hang() -> None:
     operators = b"BT /F1 12 Tf 10 10 Td (x) Tj ET\n"
     big = run(attachment("a.pdf", pdf_with_page(operators * 20_000, True)))
-    assert any("over 262144 bytes of content" in p for a in big.attachments for p in a.problems)
+    assert any("over 131072 bytes of content" in p for a in big.attachments for p in a.problems)
     form = run(attachment("b.pdf", pdf_with_form(operators * 20_000, 100)))
-    assert any("over 262144 bytes of content" in p for a in form.attachments for p in a.problems)
+    assert any("over 131072 bytes of content" in p for a in form.attachments for p in a.problems)
     small = run(attachment("c.pdf", pdf_with_page(operators * 10, True)))
     assert "x" in small.attachments[0].text
 
