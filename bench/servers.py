@@ -17,6 +17,12 @@ from aiosmtpd.smtp import SMTP
 LIMIT = 64 * 2**20
 
 
+class LongLines(SMTP):
+    """Postfix takes lines of any length (it splits and rejoins them); so must a sink standing in for it."""
+
+    line_length_limit = LIMIT
+
+
 class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return "250 2.0.0 Ok: stored"
@@ -42,7 +48,7 @@ async def main() -> None:
     mode, port = sys.argv[1], int(sys.argv[2])
     handler: Any = Sink() if mode == "sink" else Relay(int(sys.argv[3]))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, data_size_limit=LIMIT), "127.0.0.1", port)
+    server = await loop.create_server(lambda: LongLines(handler, data_size_limit=LIMIT), "127.0.0.1", port)
     async with server:
         await server.serve_forever()
 

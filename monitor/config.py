@@ -124,6 +124,10 @@ class FilterSection(_Section):
     scan_timeout_seconds: float = Field(default=60.0, gt=0)
     reinject_timeout_seconds: float = Field(default=120.0, gt=0)
     workers: int = Field(default=2, ge=1, le=64)
+    # A worker still inspecting one message after this long is ended and replaced (hard deadline).
+    worker_deadline_seconds: float = Field(default=15.0, gt=0)
+    # Address space one worker process may use; past it allocations fail (inspection-limit verdict).
+    worker_memory_bytes: int = Field(default=2**30, ge=256 * 2**20)
     # Bytes of messages being parsed at once; a larger message still goes, alone (memory bound).
     parse_bytes_in_flight: int = Field(default=32 * 2**20, ge=2**20)
     quarantine_rejected: bool = True
@@ -155,6 +159,7 @@ class Inspection(_Section):
     max_inspection_seconds: float = Field(default=10.0, gt=0)
     max_extracted_text_chars: int = Field(default=200_000, ge=0)
     max_pdf_pages: int = Field(default=50, ge=0)
+    max_pdf_seconds: float = Field(default=0.5, gt=0)
 
 
 class RuleSection(_Section):

@@ -70,11 +70,12 @@ class AttachmentTooLarge(TrafficRule):
 
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
         limit = profile.attachment_max_bytes
-        total = sum(att.size for att in msg.attachments)
+        files = [att for att in msg.attachments if not att.reading]
+        total = sum(att.size for att in files)
         if limit is not None and total > limit:
             yield self.finding(
-                f"{len(msg.attachments)} tệp, tổng {total:,} byte > {limit:,}"
-                f" / {len(msg.attachments)} files, {total:,} bytes in all"
+                f"{len(files)} tệp, tổng {total:,} byte > {limit:,}"
+                f" / {len(files)} files, {total:,} bytes in all"
             )
 
 

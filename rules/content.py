@@ -3,41 +3,94 @@ sign-ups (DN-2022 Đ13.4)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email.utils import getaddresses
 from functools import lru_cache
 
 from rules.base import Action, Finding, Severity, Title, TrafficRule
-from rules.facts import MessageFacts, domain_of, in_domains
+from rules.facts import MessageFacts, domain_of, header_addresses, in_domains
 from rules.profile import Profile
 
-_WORD = re.compile(r"[^\W_]+")
-_CELL_SPLIT = re.compile(r"\t+|\s{2,}|\s+\|\s+")
+# Every pattern here meets text an attacker wrote, so none may backtrack over it: runs are matched
+# possessively (``++``); the segment separators, which would rescan a run of spaces or dashes from
+# each of its characters, only ever see runs squeezed to one character (words ignore the
+# difference). Each is timed on long adversarial input by the hostile-mail benchmark.
+_WORD = re.compile(r"[^\W_]++")
+_CELL_SPLIT = re.compile(r"\t++|\s{2,}+|\s\|\s++")
 _SEGMENT_SPLIT = re.compile(r"\s*[:;|–—]\s*|\s+-+\s*|\s*-+\s+|\s+/\s+")
+_SPACE_RUN = re.compile(r"\s{2,}+")
+_DASH_RUN = re.compile(r"-{2,}+")
 _BRACKETED = re.compile(r"[\[(【{«<]([^\[\]()【】{}«»<>]{1,40})[\])】}»>]")
 _REPLY_PREFIX = re.compile(
-    r"^\s*(?:(?:re|fw|fwd|aw|sv|vs|tl|tr|trả lời|chuyển tiếp)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
+    r"^\s*+(?:(?:re|fw|fwd|aw|sv|vs|tl|tr|trả lời|chuyển tiếp)\s*+(?:\[\d++\])?\s*+:\s*+)++", re.IGNORECASE
 )
 _MAX_LINES = 20000
 _MAX_CELL_WORDS = 8
+# Cells looked at in one text: a stamp heads a document or a table, and a text of 1 MiB can hold
+# 200,000 one-word cells (each is a few microseconds of work).
+_MAX_CELLS = 20000
+
+
+# Normalisation sorts each run of combining marks, in time quadratic in the run (40,000 marks took
+# 4.7 s). Unicode's stream-safe text format (UAX #15) bounds runs to 30 marks; so does this, by
+# putting a COMBINING GRAPHEME JOINER after every 30, before any normalisation.
+_STREAM_SAFE_RUN = 30
+_CGJ = "\u034f"
+
+
+@lru_cache(maxsize=1)
+def _long_mark_runs() -> re.Pattern[str]:
+    marks = [c for c in range(0x110000) if unicodedata.combining(chr(c))]
+    ranges: list[list[int]] = []
+    for c in marks:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    cls = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
+    return re.compile(f"([{cls}]{{{_STREAM_SAFE_RUN}}})(?=[{cls}])")
+
+
+_long_mark_runs()  # built at import (about 50 ms), never in the middle of a message
+
+
+def stream_safe(text: str) -> str:
+    """``text`` with no run of more than 30 combining marks, so that normalising it is linear."""
+    if text.isascii():
+        return text
+    return _long_mark_runs().sub("\\1" + _CGJ, text)
 
 
 def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", stream_safe(text))
 
 
 def fold(text: str) -> str:
     """Lower case without diacritics: "Tối Mật" → "toi mat", "Đ" → "d"."""
     text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)).casefold()
+    decomposed = unicodedata.normalize("NFD", stream_safe(text))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def words(text: str) -> list[str]:
     """The words of ``text``: letters and digits, punctuation, brackets and underscores dropped."""
     return _WORD.findall(nfc(text))
+
+
+def words_upto(text: str, most: int, *, normalized: bool = False) -> list[str] | None:
+    """The words of ``text`` if it has at most ``most`` of them, else None (without making them all).
+
+    ``normalized``: ``text`` is already NFC (a line of a text normalised once, as a whole).
+    """
+    text = text if normalized else nfc(text)
+    if len(text) <= 64 * most:  # short: findall is cheaper than stopping early
+        found = _WORD.findall(text)
+    else:
+        found = [m.group() for m in itertools.islice(_WORD.finditer(text), most + 1)]
+    return found if len(found) <= most else None
 
 
 def _upper(tokens: Iterable[str]) -> bool:
@@ -51,6 +104,11 @@ class Stamps:
     levels: tuple[tuple[str, tuple[str, ...]], ...]  # (stamp as shown, its words case-folded), gravest first
     labels: tuple[tuple[str, ...], ...]
     false_friends: frozenset[str]  # case-folded, with and without diacritics
+
+    @property
+    def span(self) -> int:
+        """The most words a labelled level can be ("Độ mật: Tối mật" is 4)."""
+        return max((len(label) for label in self.labels), default=0) + max((len(p) for _, p in self.levels), default=0)
 
     @classmethod
     def of(cls, profile: Profile) -> Stamps:
@@ -89,17 +147,24 @@ def _stamps(stamps: tuple[str, ...], labels: tuple[str, ...], false_friends: fro
     )
 
 
-def stamp_in_line(line: str, st: Stamps) -> str | None:
+def stamp_in_line(
+    line: str, st: Stamps, cells_left: list[int] | None = None, *, normalized: bool = False
+) -> str | None:
     """The level stamped on one line of body or document text, or None.
 
     A line, or a cell of it (split at tabs and runs of spaces), that is the level in capitals
     ("TỐI MẬT", "- MẬT -", "[MẬT]"), or a label with a level in any case ("Độ mật: Tối mật"). A
     title-case "Tuyệt mật" alone is not enough: training material lists the levels that way.
     """
-    found: list[str | None] = [st.labelled(words(line))]
+    whole = words_upto(line, st.span, normalized=normalized)  # more words cannot be a label and a level
+    found: list[str | None] = [st.labelled(whole) if whole else None]
     for cell in _CELL_SPLIT.split(line.strip()):
-        tokens = words(cell)
-        if not tokens or len(tokens) > _MAX_CELL_WORDS:
+        if cells_left is not None:
+            if cells_left[0] <= 0:
+                break
+            cells_left[0] -= 1
+        tokens = words_upto(cell, _MAX_CELL_WORDS, normalized=normalized)
+        if not tokens:
             continue
         found.append(st.labelled(tokens))
         if _upper(tokens):
@@ -109,7 +174,15 @@ def stamp_in_line(line: str, st: Stamps) -> str | None:
 
 def stamp_in_text(text: str, st: Stamps) -> str | None:
     """The gravest level stamped anywhere in a text (a message body, an attachment's text)."""
-    return st.gravest(stamp_in_line(line, st) for line in text.splitlines()[:_MAX_LINES] if line.strip())
+    cells_left = [_MAX_CELLS]
+    lines = nfc(text).splitlines()[:_MAX_LINES]
+    return st.gravest(stamp_in_line(line, st, cells_left, normalized=True) for line in lines if line.strip())
+
+
+def segments(text: str) -> list[str]:
+    """``text`` split at separators (":", ";", "|", " - ", " / "…), runs of spaces and dashes squeezed
+    first so that the split is linear; the pieces differ from an unsqueezed split only in spacing."""
+    return _SEGMENT_SPLIT.split(_DASH_RUN.sub("-", _SPACE_RUN.sub(" ", text)))
 
 
 def stamp_in_subject(subject: str, st: Stamps) -> str | None:
@@ -127,12 +200,12 @@ def stamp_in_subject(subject: str, st: Stamps) -> str | None:
         return None
     found: list[str | None] = [st.level(tokens), st.labelled(tokens)]
     found += [st.level(words(inner)) for inner in _BRACKETED.findall(text)]
-    segments = [words(s) for s in _SEGMENT_SPLIT.split(text)]
-    segments = [s for s in segments if s]
-    if len(segments) > 1:
-        for i, seg in enumerate(segments):
-            after_label = i > 0 and tuple(t.casefold() for t in segments[i - 1]) in st.labels
-            if i in (0, len(segments) - 1) or after_label or _upper(seg):
+    parts = [words(s) for s in segments(text)]
+    parts = [s for s in parts if s]
+    if len(parts) > 1:
+        for i, seg in enumerate(parts):
+            after_label = i > 0 and tuple(t.casefold() for t in parts[i - 1]) in st.labels
+            if i in (0, len(parts) - 1) or after_label or _upper(seg):
                 found.append(st.level(seg))
     found += _capital_stamps(tokens, st)
     return st.gravest(found)
@@ -241,7 +314,7 @@ def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     for phrase in phrases:
         parts = nfc(phrase).casefold().split()
         if parts:
-            alternatives.append(r"\s+".join(r"\S+" if p == "*" else re.escape(p) for p in parts))
+            alternatives.append(r"\s++".join(r"\S++" if p == "*" else re.escape(p) for p in parts))
     if not alternatives:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(alternatives, key=len, reverse=True)) + r")(?!\w)")
@@ -266,7 +339,7 @@ def service_of(address: str, services: dict[str, str]) -> tuple[str, str] | None
 def senders(msg: MessageFacts) -> list[str]:
     """The envelope sender, then the From: addresses."""
     found = [msg.mail_from]
-    found += [addr for _, addr in getaddresses(msg.header_all("From")) if addr]
+    found += [addr for value in msg.header_all("From") for addr in header_addresses(value)]
     return found
 
 

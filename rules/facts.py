@@ -6,7 +6,21 @@ hands them over. Everything here is plain, frozen data, so a rule test needs no 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# Addresses in a header value, found in linear time (email.utils.getaddresses recurses into nested
+# comments until RecursionError, and the new header parser is quadratic on quotes): the one in
+# <angle brackets> of each mailbox, else bare addr-specs. A bare match starts only where a run of
+# address characters starts, so a long run without "@" is scanned once, not once per character.
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s@]{1,256}@[^<>\s@]{1,256})>")
+_BARE_ADDRESS = re.compile(r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]++@[\w-]++(?:\.[\w-]++)++")
+
+
+def header_addresses(value: str) -> list[str]:
+    """The e-mail addresses of a From/To/Resent-From… value, in order."""
+    found = _ANGLE_ADDRESS.findall(value)
+    return found if found else _BARE_ADDRESS.findall(value)
 
 
 def domain_of(address: str) -> str:
@@ -71,10 +85,15 @@ class Attachment:
     macro: bool = False
     # Bounded extracted text (DOCX, ODT, PDF, plain text) for content rules; "" when none.
     text: str = ""
+    # "" for a part as a mail client reads it first; otherwise another way the same part can be read
+    # (a second, conflicting Content-Transfer-Encoding or Content-Type, the name= that disagrees with
+    # filename=), which every rule checks as well. Sizes count each part once, by its first reading.
+    reading: str = ""
 
     @property
     def display_name(self) -> str:
-        return self.filename or f"({self.content_type})"
+        name = self.filename or f"({self.content_type})"
+        return f"{name} [{self.reading}]" if self.reading else name
 
 
 @dataclass(frozen=True)

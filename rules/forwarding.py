@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rules.base import Action, Finding, Severity, Title, TrafficRule
-from rules.facts import MessageFacts
+from rules.facts import MessageFacts, header_addresses
 from rules.profile import Profile
-
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -22,8 +19,8 @@ class ForwardEvidence:
 
 
 def _first_address(value: str | None) -> str | None:
-    match = _ADDRESS.search(value or "")
-    return match.group(0).lower() if match else None
+    found = header_addresses(value or "")
+    return found[0].lower() if found else None
 
 
 def forward_evidence(msg: MessageFacts) -> list[ForwardEvidence]:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
-from monitor.inspect.pipeline import Evaluation, evaluate, with_antivirus
+from monitor.inspect.pipeline import Evaluation, evaluate, limit_evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
+from monitor.inspect.worker import set_memory_ceiling
 from monitor.scanners import clamd, rspamd
 from monitor.scanners.antivirus import clamd_client, scan_message
 from rules.facts import AntivirusResult
@@ -81,7 +82,13 @@ def cmd_scan(config: Config, path: str, mail_from: str, rcpts: list[str], *, as_
         print(f"mailmon scan: {path}: {reason}", file=sys.stderr)
         return EX_INPUT
     settings = config.evaluation_settings()
-    evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
+    # The same memory ceiling as a filter worker: a message that would need more is a finding here too.
+    set_memory_ceiling(config.filter.worker_memory_bytes)
+    try:
+        evaluation = evaluate(data, mail_from, tuple(rcpts), settings)
+    except MemoryError:
+        reason = f"inspection needed more than {config.filter.worker_memory_bytes // 2**20} MiB of memory; stopped"
+        evaluation = limit_evaluation(reason, mail_from, tuple(rcpts), settings)
     if config.clamav.enabled:
         evaluation = with_antivirus(evaluation, virus_scan(config, data, evaluation), settings)
     if config.rspamd.url:

@@ -31,6 +31,8 @@ class Limits:
     max_extracted_text_chars: int = 200_000
     # Pages of one PDF read for text.
     max_pdf_pages: int = 50
+    # Seconds all PDFs of one message may take to give their text (pypdf has no bound of its own).
+    max_pdf_seconds: float = 0.5
 
 
 # Small members compress far beyond any ratio (a 1 MiB run of spaces); they cost nothing to read.
@@ -47,6 +49,7 @@ class Budget:
         self.deadline = clock() + limits.max_inspection_seconds
         self.expanded = 0
         self.text_chars = 0
+        self.pdf_seconds = 0.0
         # Set once the expanded-bytes or time budget is gone: every further step is skipped.
         self.exhausted = False
 
@@ -62,6 +65,9 @@ class Budget:
 
     def seconds_left(self) -> float:
         return max(0.0, self.deadline - self.clock())
+
+    def pdf_seconds_left(self) -> float:
+        return max(0.0, self.limits.max_pdf_seconds - self.pdf_seconds)
 
     def room(self) -> int:
         """Expanded bytes still allowed."""

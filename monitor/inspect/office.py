@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
+from monitor.inspect.streams import read_capped, zip_member_pieces
 from rules.filenames import extension
 
 MACRO_EXTENSIONS = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppsm", "ppam", "sldm"})
@@ -19,14 +20,16 @@ def macro_by_name(name: str) -> bool:
     return extension(name) in MACRO_EXTENSIONS
 
 
-def ooxml_macro(zf: zipfile.ZipFile) -> str:
+def ooxml_macro(zf: zipfile.ZipFile, data: bytes) -> str:
     """Where an OOXML package keeps macros ('' when it has none)."""
     for name in zf.namelist():
         if name.lower().rsplit("/", 1)[-1] == "vbaproject.bin":
             return name
     try:
-        with zf.open("[Content_Types].xml") as fh:
-            types = fh.read(_CONTENT_TYPES_READ)
+        info = zf.getinfo("[Content_Types].xml")
+        types = read_capped(zip_member_pieces(data, info), _CONTENT_TYPES_READ)[0]
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception:  # a damaged package: the part name check above is what we have
         return ""
     return "[Content_Types].xml: macroEnabled" if b"macroenabled" in types.lower() else ""

@@ -94,9 +94,27 @@ MAX_CLAMD_STREAMS = 32
 
 def clamd_ranges(parsed: ParsedMessage) -> tuple[BodyRange, ...] | None:
     """The attachments clamd gets decoded, or None for "the raw message" when the walk was cut short."""
-    if parsed.limit_hits or len(parsed.attachment_ranges) > MAX_CLAMD_STREAMS:
+    if parsed.limit_hits or parsed.clamd_raw or len(parsed.attachment_ranges) > MAX_CLAMD_STREAMS:
         return None
     return tuple(parsed.attachment_ranges)
+
+
+def limit_evaluation(reason: str, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:
+    """The verdict on a message whose inspection could not finish at all (it broke the worker's
+    memory ceiling, or outlived or killed a worker twice): an inspection-limit finding naming why.
+
+    Nothing of the message is parsed again here: that is what failed.
+    """
+    facts = MessageFacts(mail_from=mail_from, rcpt_tos=rcpt_tos, domains=settings.domains, limit_hits=(reason,))
+    findings = list(TRAFFIC_RULES["inspection-limit"].check(facts, settings.profile))
+    return Evaluation(
+        verdict=decide(findings, settings.actions),
+        direction=facts.direction,
+        message_id="",
+        attachments=(),
+        problems=(reason,),
+        seconds=0.0,
+    )
 
 
 def evaluate_file(path: Path, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings) -> Evaluation:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -90,6 +91,9 @@ class Daemon:
         await self.store.call(outbox.ensure_schema)
         self.handler = FilterHandler(config, self.store, events=self.metrics)
         await self.handler.workers.warm_up(self.handler.settings, WARMUP_MESSAGE)
+        # Everything built so far lives as long as the daemon: out of the collector's sight, a full
+        # collection no longer walks it in the middle of serving (tens of ms of event-loop stall).
+        gc.freeze()
         host, port = split_hostport(config.filter.listen)
         self.server = await loop.create_server(self._protocol, host, port)
         if self.jobs:  # `mailmon run` serves metrics; `mailmon filter` is the filter alone

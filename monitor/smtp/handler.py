@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +19,13 @@ from monitor.inspect.pipeline import Evaluation, with_antivirus
 from monitor.inspect.verdict import one_line
 from monitor.scanners import clamd, rspamd
 from monitor.scanners.antivirus import clamd_client, scan_message
-from monitor.smtp import replies, sending_windows
+from monitor.smtp import poison, replies, sending_windows
 from monitor.smtp.events import NO_EVENTS, FilterEvents
 from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.reinject import ReinjectError, Sessions, reinject
 from monitor.smtp.sender_identity import HEAD_BYTES, postfix_login, queue_key
 from monitor.smtp.spool import Spool
-from monitor.smtp.workers import Workers
+from monitor.smtp.workers import WorkerFailed, Workers
 from monitor.store import AsyncStore
 from rules import TRAFFIC_RULES
 from rules.base import Action, Finding
@@ -67,7 +67,6 @@ class FilterHandler:
         config: Config,
         store: AsyncStore,
         *,
-        pool: ProcessPoolExecutor | None = None,
         io_executor: Executor | None = None,
         events: FilterEvents = NO_EVENTS,
     ) -> None:
@@ -76,7 +75,7 @@ class FilterHandler:
         self.settings = config.evaluation_settings()
         self.store = store
         self.quarantine = Quarantine(config.storage.quarantine_dir)
-        self.workers = Workers(config.filter, pool=pool)
+        self.workers = Workers(config.filter)
         self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
         self.clamd = clamd_client(config)
@@ -136,6 +135,11 @@ class FilterHandler:
             except TimeoutError:
                 log.warning("scan timed out queue_id=%s size=%d", queue_id, spool.size)
                 return str(replies.R451_SCAN_TIMEOUT)
+            except WorkerFailed as exc:
+                decided = await self._worker_failed(spool, queue_id, mail_from, rcpt_tos, str(exc))
+                if decided is None:
+                    return str(replies.R451_SCAN_TIMEOUT)
+                evaluation = decided
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -188,6 +192,14 @@ class FilterHandler:
         finally:
             if not scoring.done():
                 scoring.cancel()
+
+    async def _worker_failed(
+        self, spool: Spool, queue_id: str, mail_from: str, rcpt_tos: tuple[str, ...], reason: str
+    ) -> Evaluation | None:
+        """451 (None) the first time a message breaks a worker, its verdict the second (poison.py)."""
+        failures = await poison.record_failure(self.store, self._io, spool, queue_id, reason)
+        log.warning("worker failure %d queue_id=%s size=%d: %s", failures, queue_id, spool.size, reason)
+        return poison.decided(failures, reason, mail_from, rcpt_tos, self.settings)
 
     # -- clamd (monitor/scanners/clamd.py) ------------------------------------------------------------
     async def _virus_scan(self, spool: Spool, evaluation: Evaluation, queue_id: str) -> AntivirusResult | str | None:

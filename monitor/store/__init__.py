@@ -104,6 +104,25 @@ class Store:
     def set_quarantine_status(self, qid: str, status: str) -> None:
         self.db.table("quarantine").update(qid, {"status": status})
 
+    def record_worker_failure(self, key: str, reason: str, keep_days: int = 7) -> int:
+        """Count one more worker failure on the message ``key``; how many there have been.
+
+        Rows older than ``keep_days`` (longer than Postfix keeps a message queued) are dropped.
+        """
+        now = utcnow()
+        with self.db.atomic():
+            self.db.execute(
+                "DELETE FROM worker_failures WHERE last_seen < datetime('now', ?)", [f"-{int(keep_days)} days"]
+            )
+            self.db.execute(
+                "INSERT INTO worker_failures (key, first_seen, last_seen, failures, reason) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen, failures = failures + 1, "
+                "reason = excluded.reason",
+                [key, now, now, reason],
+            )
+            row = self.db.execute("SELECT failures FROM worker_failures WHERE key = ?", [key]).fetchone()
+        return int(row[0])
+
     def findings(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.db.table("findings").rows_where(order_by="id desc", limit=limit)
         return [_decode(r) for r in rows]

@@ -292,3 +292,13 @@ def _m10_console_counts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_finding_counts_unit ON finding_counts (unit, day)")
     # The held messages' count and size, read from the index alone.
     db.execute("CREATE INDEX idx_quarantine_status_size ON quarantine (status, size)")
+
+
+@migrations(name="0011_worker_failures")
+def _m11_worker_failures(db: sqlite_utils.Database) -> None:
+    # Messages that outlived, killed or broke an evaluation worker, by Postfix queue id (stable
+    # across Postfix's retries) or content hash: the second failure decides the message.
+    db.table("worker_failures").create(
+        {"key": str, "first_seen": str, "last_seen": str, "failures": int, "reason": str}, pk="key"
+    )
+    db.table("worker_failures").create_index(["last_seen"])

@@ -113,6 +113,8 @@ class _Inspector:
             return opened.kind, opened.locked
         except Unreadable as exc:
             self._unreadable(name, str(exc))
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # any library failure on hostile input is a finding, not a crash
             self._unreadable(name, f"{type(exc).__name__}: {exc}"[:300])
         return kind, False
@@ -134,9 +136,9 @@ class _Inspector:
         assert opened.zf is not None
         with opened.zf as zf:
             if opened.kind in ("ooxml", "odf"):
-                if opened.kind == "ooxml" and ooxml_macro(zf):
+                if opened.kind == "ooxml" and ooxml_macro(zf, opened.data):
                     self.report.macro = True
-                self._add_text(zip_document_text(zf, opened.kind, self.budget))
+                self._add_text(zip_document_text(zf, opened.data, opened.kind, self.budget))
                 return opened.kind
             self._walk(opened.entries, depth)
         return opened.kind
@@ -178,6 +180,8 @@ class _Inspector:
             return
         try:
             kind, content = self._read(entry, depth)
+        except MemoryError:
+            raise  # the worker's ceiling: its own verdict, and a fresh worker
         except Exception as exc:  # corrupt member data (bad CRC, zlib errors): this member only
             self._unreadable(entry.name, f"{type(exc).__name__}: {exc}"[:300])
             return

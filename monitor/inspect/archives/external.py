@@ -71,6 +71,8 @@ def sevenzip_archive(data: bytes, budget: Budget) -> Opened:
         sz = py7zr.SevenZipFile(io.BytesIO(data), mode="r")
     except PasswordRequired:
         return Opened("7z", locked=True)
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception as exc:  # py7zr raises many types on corrupt input
         raise Unreadable(f"corrupt 7z: {type(exc).__name__}: {exc}") from exc
     with sz:
@@ -83,11 +85,15 @@ def sevenzip_archive(data: bytes, budget: Budget) -> Opened:
                 budget.hit(f"7z declares {total} bytes from {len(data)}: a bomb; contents not read")
             elif total > min(budget.room(), budget.limits.max_decode_bytes):
                 budget.hit(f"7z declares {total} bytes, over the expanded-bytes budget; contents not read")
+            elif unbounded := _unbounded_coders(sz):
+                budget.hit(f"7z compressed with {unbounded}, which py7zr decodes without an output cap; not read")
             else:
                 factory = _CappedFactory(total)
                 try:
                     # py7zr allocates per solid block, so only declared sizes that fit are decoded.
                     sz.extract(factory=factory)  # type: ignore[arg-type]  # duck-typed WriterFactory
+                except MemoryError:
+                    raise  # the worker's ceiling: its own verdict, and a fresh worker
                 except Exception as exc:  # corrupt streams, CRC errors, our own cap
                     raise Unreadable(f"7z contents: {type(exc).__name__}: {exc}") from exc
                 finally:
@@ -102,6 +108,25 @@ def sevenzip_archive(data: bytes, budget: Budget) -> Opened:
             entry.note = "not decoded"
         entries.append(entry)
     return Opened("7z", iter(entries))
+
+
+# py7zr passes max_length to every coder, but its Deflate and Deflate64 coders ignore it: one call
+# decodes a whole input block (1 MiB) whatever it expands to. The other coders honour it, or are
+# filters that never grow their input (BCJ, delta, copy).
+_UNBOUNDED_CODERS = {b"\x04\x01\x08": "Deflate", b"\x04\x01\x09": "Deflate64"}
+
+
+def _unbounded_coders(sz: Any) -> str:
+    try:
+        folders = sz.header.main_streams.unpackinfo.folders
+    except AttributeError:  # no streams: nothing to decode
+        return ""
+    for folder in folders:
+        for coder in folder.coders:
+            name = _UNBOUNDED_CODERS.get(bytes(coder.get("method", b"")))
+            if name:
+                return name
+    return ""
 
 
 def _bytes_opener(data: bytes) -> Any:
@@ -119,6 +144,8 @@ def rar_archive(data: bytes, budget: Budget) -> Opened:
         locked = bool(rf.needs_password()) and not infos
     except rarfile.PasswordRequired:
         return Opened("rar", locked=True)
+    except MemoryError:
+        raise  # the worker's ceiling: its own verdict, and a fresh worker
     except Exception as exc:  # rarfile raises its own errors and struct/index errors on junk
         raise Unreadable(f"corrupt rar: {type(exc).__name__}: {exc}") from exc
     if locked:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import bz2
 import io
 import itertools
-import lzma
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from monitor.inspect.limits import Budget
+from monitor.inspect.streams import ZIP_METHODS, Corrupt, chunks, read_capped, zip_member, zstd_available
 
 
 class Unreadable(Exception):
@@ -46,11 +45,11 @@ class Opened:
     # Names are hidden by encrypted headers (7z -mhe, rar -hp): the archive is locked as a whole.
     locked: bool = False
     zf: zipfile.ZipFile | None = None
+    # The archive's bytes (zip members are decoded from them, not through zipfile's reader).
+    data: bytes = b""
 
 
-# zipfile reads stored, deflate, bzip2 and lzma; deflate64 (9) is read with inflate64 below.
-_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-_DEFLATE64 = 9
+_ZSTD = 93
 _AES = 99
 # A central directory larger than this, or with more entries, is refused before zipfile parses
 # it: zipfile builds one ZipInfo per entry up front (about 500 bytes each).
@@ -80,7 +79,7 @@ def zip_archive(data: bytes, budget: Budget) -> Opened:
     overlap = _overlapping(infos)
     if overlap:
         budget.hit(f"zip entries overlap ({overlap}): a zip bomb; contents not read")
-    return Opened(kind, _zip_entries(zf, data, infos, overlap=bool(overlap), budget=budget), zf=zf)
+    return Opened(kind, _zip_entries(data, infos, overlap=bool(overlap), budget=budget), zf=zf, data=data)
 
 
 def _declared_entries(data: bytes) -> int | None:
@@ -109,9 +108,7 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> str:
     return ""
 
 
-def _zip_entries(
-    zf: zipfile.ZipFile, data: bytes, infos: list[zipfile.ZipInfo], *, overlap: bool, budget: Budget
-) -> Iterator[Entry]:
+def _zip_entries(data: bytes, infos: list[zipfile.ZipInfo], *, overlap: bool, budget: Budget) -> Iterator[Entry]:
     for info in infos:
         if info.is_dir():
             continue
@@ -119,40 +116,15 @@ def _zip_entries(
         entry = Entry(info.filename, info.file_size, encrypted, info.compress_size)
         if encrypted or overlap:
             pass
-        elif info.compress_type == _DEFLATE64:
-            entry.opener = _deflate64_opener(data, info, budget)
-        elif info.compress_type in _ZIP_METHODS:
-            entry.opener = _zip_opener(zf, info)
+        elif info.compress_type in ZIP_METHODS and (info.compress_type != _ZSTD or zstd_available()):
+            entry.opener = _zip_opener(data, info, budget.limits.max_decode_bytes + 1)
         else:
             entry.note = f"compression method {info.compress_type} is not readable"
         yield entry
 
 
-def _zip_opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
-    return lambda: zf.open(info)
-
-
-def _deflate64_opener(data: bytes, info: zipfile.ZipInfo, budget: Budget) -> Callable[[], IO[bytes]]:
-    def opener() -> IO[bytes]:
-        import inflate64  # a py7zr dependency; zipfile has no deflate64
-
-        off = info.header_offset
-        if data[off : off + 4] != b"PK\x03\x04":
-            raise Unreadable(f"{info.filename}: no local header")
-        start = off + 30 + int.from_bytes(data[off + 26 : off + 28], "little")
-        start += int.from_bytes(data[off + 28 : off + 30], "little")
-        raw = data[start : start + info.compress_size]
-        cap = min(info.file_size, budget.room()) + 1
-        inflater = inflate64.Inflater()
-        out = bytearray()
-        # Feed small input chunks so that one call can never produce much more than ``cap``.
-        for pos in range(0, len(raw), 1024):
-            out += inflater.inflate(raw[pos : pos + 1024])
-            if len(out) >= cap:
-                break
-        return io.BytesIO(bytes(out[:cap]))
-
-    return opener
+def _zip_opener(data: bytes, info: zipfile.ZipInfo, cap: int) -> Callable[[], IO[bytes]]:
+    return lambda: zip_member(data, info, cap)
 
 
 def tar_entries(fileobj: IO[bytes]) -> Iterator[Entry]:
@@ -188,31 +160,23 @@ def _tar_opener(tf: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], IO
 
 
 def decompress_stream(kind: str, data: bytes, budget: Budget) -> bytes:
-    """One gzip / bzip2 / xz stream, decompressed up to the budget, the ratio and max_decode_bytes."""
+    """A gzip / bzip2 / xz file, every member or stream of it, decompressed in capped steps up to the
+    budget, the ratio and max_decode_bytes: no step ever holds more than that."""
     limits = budget.limits
     ratio_cap = max(2**20, limits.max_compression_ratio * len(data))
     cap = min(budget.room(), limits.max_decode_bytes, ratio_cap)
     try:
-        if kind == "gzip":
-            dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out = dec.decompress(data, cap + 1)
-            eof = dec.eof
-        else:
-            bdec: Any = bz2.BZ2Decompressor() if kind == "bzip2" else lzma.LZMADecompressor()
-            out = bdec.decompress(data, max_length=cap + 1)
-            eof = bdec.eof
-    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
+        out, more = read_capped(chunks(kind, data, multi=True), cap)
+    except Corrupt as exc:
         raise Unreadable(f"corrupt {kind}: {exc}") from exc
     budget.charge(len(out))
-    if len(out) > cap:
+    if more:
         if cap == ratio_cap:
             budget.hit(f"{kind} stream expands more than {limits.max_compression_ratio}×: a bomb; stopped")
         elif cap == limits.max_decode_bytes:
             budget.hit(f"{kind} stream expands past {limits.max_decode_bytes} bytes; stopped")
-        # Otherwise the budget itself ran out, and charge() above has recorded it.
-        return out[:cap]
-    if not eof:
-        raise Unreadable(f"truncated {kind} stream")
+        else:
+            budget.charge(1)  # the budget itself ran out: charge() records it
     return out
 
 

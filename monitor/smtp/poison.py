@@ -1,0 +1,55 @@
+"""Poison messages: a message that outlived, killed or broke an evaluation worker.
+
+The first time, the filter answers 451: Postfix keeps the message and retries it, and the failure
+may have been the machine's, not the message's. The second time the message is decided, an
+inspection-limit verdict that says what was hit, so that it cannot circle through Postfix's queue
+holding workers for days. Failures are counted in the store by Postfix's queue id (XFORWARD IDENT,
+the same on every retry), else by the message's SHA-256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from concurrent.futures import Executor
+
+from monitor.inspect.pipeline import Evaluation, Settings, limit_evaluation
+from monitor.smtp.spool import Spool
+from monitor.store import AsyncStore
+
+log = logging.getLogger("mailmon.filter")
+
+# The attempt on which a message that keeps breaking workers is decided.
+DECIDE_AT = 2
+
+
+async def record_failure(store: AsyncStore, io: Executor, spool: Spool, queue_id: str, reason: str) -> int:
+    """Count this failure; how many the message has had (0 when the store could not say: 451 then)."""
+    key = (
+        f"queue:{queue_id}"
+        if queue_id
+        else "sha256:" + await asyncio.get_running_loop().run_in_executor(io, _digest, spool)
+    )
+    try:
+        return await store.call(lambda s: s.record_worker_failure(key, reason))
+    except Exception:
+        log.exception("could not record a worker failure queue_id=%s", queue_id)
+        return 0
+
+
+def decided(
+    failures: int, reason: str, mail_from: str, rcpt_tos: tuple[str, ...], settings: Settings
+) -> Evaluation | None:
+    """The verdict on the ``failures``-th failure, or None for "not yet: 451"."""
+    if failures < DECIDE_AT:
+        return None
+    return limit_evaluation(f"{reason} (lần thứ {failures} / {failures} attempts)", mail_from, rcpt_tos, settings)
+
+
+def _digest(spool: Spool) -> str:
+    h = hashlib.sha256()
+    with spool.open() as reader:
+        while block := reader.read(2**20):
+            h.update(block)
+    return h.hexdigest()
