@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import unicodedata
+from email import policy
 from email.header import decode_header, make_header
+from email.parser import BytesParser
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -45,16 +48,21 @@ def forged_message() -> bytes:
 def test_forged_fields_are_dropped_and_added_ones_are_clean(stack: MailStack, run_filter: FilterFactory) -> None:
     run_filter('[rules.executable-attachment]\naction = "tag"\n')
     stack.send(forged_message(), PARTNER, [VANPHONG])
-    stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 1, 30, "the tagged delivery")
-    raw = next((stack.maildir(VANPHONG) / sub) for sub in ("new", "cur") if any((stack.maildir(VANPHONG) / sub).iterdir()))
-    data = next(raw.iterdir()).read_bytes()
+    # Picked by its Message-ID: a message deferred by an earlier test may arrive in the same box.
+    def ours() -> list[Path]:
+        box = stack.maildir(VANPHONG)
+        files = [f for sub in ("new", "cur") for f in (box / sub).glob("*") if f.is_file()]
+        return [f for f in files if b"<forged-1@partner.gov.vn>" in f.read_bytes()]
+
+    stack.wait_until(lambda: len(ours()) == 1, 30, "the tagged delivery")
+    data = ours()[0].read_bytes()
     head = data.split(b"\r\n\r\n" if b"\r\n\r\n" in data else b"\n\n", 1)[0]
     mailmon = [line for line in head.splitlines() if line.lower().startswith(b"x-mailmon")]
     assert [line.split(b":")[0] for line in mailmon] == [b"X-Mailmon", b"X-Mailmon-Finding"], mailmon
     assert head.isascii() and b"\x1b" not in head
     assert b"Bcc:" not in head and b"trust me" not in head and b"pass (0 findings)" not in head
 
-    msg = stack.delivered(VANPHONG)[0]
+    msg = BytesParser(policy=policy.default).parsebytes(data)
     assert str(msg["X-Mailmon"]).startswith("tag")
     finding = str(make_header(decode_header(msg["X-Mailmon-Finding"])))
     assert "executable-attachment; DN-2022 Đ12.6; tag;" in finding
