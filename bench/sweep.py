@@ -101,7 +101,7 @@ def main() -> None:
         report = sweep(config, store)
         python_cpu = self_cpu_seconds() - cpu_before[0]
         dovecot_cpu = tree_cpu_seconds(stack.dovecot.proc.pid) - cpu_before[1]
-        forwards = sum(1 for r in store.db.table("mailbox_status").rows if r["sieve_forwards"] != "[]")
+        forwards = sum(1 for r in store.mailboxes.swept().values() if r["sieve_forwards"] != "[]")
         print(
             f"sweep: {report.boxes} boxes in {report.seconds:.2f}s, {report.errors} errors, {forwards} forwards found"
         )

@@ -8,6 +8,7 @@ config.toml runs the demo from any working directory.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.inspect.limits import Limits
 from monitor.inspect.pipeline import Settings
+from monitor.store.connection import DEFAULT_LOCK_TIMEOUT
 from rules import TRAFFIC_RULES
 from rules.base import Action
 from rules.facts import Domains
@@ -98,6 +100,9 @@ class Storage(_Section):
     database: Path = Path("/var/lib/mailmon/mailmon.sqlite3")
     spool_dir: Path = Path("/var/spool/mailmon/incoming")
     quarantine_dir: Path = Path("/var/spool/mailmon/quarantine")
+    # How long a write waits for another writer (another mailmon process, `mailmon` commands) to
+    # finish before it counts as failed; the filter keeps a failed record and retries it.
+    lock_timeout_seconds: float = Field(default=DEFAULT_LOCK_TIMEOUT, gt=0, le=600)
 
 
 class FilterSection(_Section):
@@ -115,18 +120,23 @@ class FilterSection(_Section):
     quarantine_rejected: bool = True
 
 
+_LIMITS = Limits()
+
+
 class Inspection(_Section):
-    max_mime_parts: int = Field(default=1000, ge=1)
-    max_mime_depth: int = Field(default=20, ge=1)
-    max_header_bytes: int = Field(default=256 * 1024, ge=1024)
-    max_archive_members: int = Field(default=1000, ge=1)
-    max_decode_bytes: int = Field(default=64 * 2**20, ge=1024)
-    max_archive_depth: int = Field(default=5, ge=1)
-    max_expanded_bytes: int = Field(default=64 * 2**20, ge=1024)
-    max_compression_ratio: int = Field(default=100, ge=2)
-    max_inspection_seconds: float = Field(default=10.0, gt=0)
-    max_extracted_text_chars: int = Field(default=200_000, ge=0)
-    max_pdf_pages: int = Field(default=50, ge=0)
+    """Bounds on inspecting one message; the defaults are monitor/inspect/limits.py's ``Limits``."""
+
+    max_mime_parts: int = Field(default=_LIMITS.max_mime_parts, ge=1)
+    max_mime_depth: int = Field(default=_LIMITS.max_mime_depth, ge=1)
+    max_header_bytes: int = Field(default=_LIMITS.max_header_bytes, ge=1024)
+    max_archive_members: int = Field(default=_LIMITS.max_archive_members, ge=1)
+    max_decode_bytes: int = Field(default=_LIMITS.max_decode_bytes, ge=1024)
+    max_archive_depth: int = Field(default=_LIMITS.max_archive_depth, ge=1)
+    max_expanded_bytes: int = Field(default=_LIMITS.max_expanded_bytes, ge=1024)
+    max_compression_ratio: int = Field(default=_LIMITS.max_compression_ratio, ge=2)
+    max_inspection_seconds: float = Field(default=_LIMITS.max_inspection_seconds, gt=0)
+    max_extracted_text_chars: int = Field(default=_LIMITS.max_extracted_text_chars, ge=0)
+    max_pdf_pages: int = Field(default=_LIMITS.max_pdf_pages, ge=0)
 
 
 class RuleSection(_Section):
@@ -170,7 +180,7 @@ class ClamAV(_Section):
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Must equal clamd's StreamMaxLength (its default, 25M): clamd resets a longer stream.
     stream_max_bytes: int = Field(default=25 * 2**20, ge=1024)
-    # False: clamd down → 451, Postfix retries (fail closed, DESIGN.md).
+    # False: clamd down → 451, Postfix retries (fail closed: nothing passes unscanned unless asked).
     fail_open: bool = False
     # Streams sent to clamd at once (clamd's own default MaxThreads is 10); more only wait in
     # clamd's queue, outside our timeout.
@@ -191,6 +201,24 @@ class Rspamd(_Section):
     fail_open: bool = True
 
 
+class CalendarSection(_Section):
+    """Days off and make-up working days the government announces each year (monitor/mailboxes/calendar.py).
+
+    Public holidays, Tết and Hùng Kings' day included, come from the `holidays` package; these lists
+    add what it does not know yet: a bridge day off, and the Saturday worked to make up for it.
+    """
+
+    extra_days_off: list[date] = []
+    extra_working_days: list[date] = []
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarSection:
+        both = sorted(set(self.extra_days_off) & set(self.extra_working_days))
+        if both:
+            raise ValueError(f"days listed both as off and as working days: {', '.join(map(str, both))}")
+        return self
+
+
 class Alerts(_Section):
     """Alert mail to each unit's IT contact, through an SMTP relay."""
 
@@ -204,8 +232,8 @@ class Alerts(_Section):
     flush_interval_seconds: int = Field(default=60, ge=5)
 
 
-class Daemon(_Section):
-    """What `mailmon run` schedules beside the filter."""
+class DaemonSection(_Section):
+    """[daemon]: what `mailmon run` schedules beside the filter."""
 
     log_source: str = ""
     sweep_interval_minutes: int = Field(default=60, ge=1)
@@ -224,11 +252,12 @@ class Config(_Section):
     inspection: Inspection = Inspection()
     rules: dict[str, RuleSection] = {}
     dovecot: Dovecot = Dovecot()
-    daemon: Daemon = Daemon()
+    daemon: DaemonSection = DaemonSection()
     ratelimit: RateLimit = RateLimit()
     rspamd: Rspamd = Rspamd()
     clamav: ClamAV = ClamAV()
     alerts: Alerts = Alerts()
+    calendar: CalendarSection = CalendarSection()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a rule (None: the rule's default); PASS if disabled."""
@@ -254,7 +283,7 @@ class Config(_Section):
                 local=tuple(self.organization.local_domains), government=tuple(self.organization.government_domains)
             ),
             profile=self.load_profile(),
-            limits=Limits(**self.inspection.model_dump()),  # [inspection] keys are Limits fields, one for one
+            limits=Limits(**self.inspection.model_dump()),  # [inspection] keys are Limits fields
             actions=actions,
         )
 

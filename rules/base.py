@@ -74,6 +74,9 @@ class Finding:
     severity: Severity
     action: Action
     title: Title = field(compare=False)
+    # The mailbox this finding is about when the envelope does not say it (rules/concerns.py): the
+    # official box that forwarded a message, a held sender. Empty: the envelope decides.
+    mailbox: str = ""
 
     @property
     def citation(self) -> str:
@@ -96,7 +99,7 @@ class TrafficRule:
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, detail: str) -> Finding:
+    def finding(self, detail: str, mailbox: str = "") -> Finding:
         return Finding(
             rule=self.id,
             detail=detail,
@@ -104,4 +107,5 @@ class TrafficRule:
             severity=self.severity,
             action=self.default_action,
             title=self.title,
+            mailbox=mailbox.lower(),
         )

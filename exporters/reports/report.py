@@ -7,12 +7,13 @@ import io
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from exporters.notify.alerts import AlertLine, render, templates, unit_directory
+from exporters.notify.alerts import AlertLine, render, templates, unit_directory, zone_of
 from exporters.notify.outbox import OutgoingMail, enqueue
-from exporters.reports.data import LOCAL_TZ, Period, UnitReport, gather, parse_period
+from exporters.reports.data import Period, UnitReport, gather, parse_period
 from monitor.mailboxes.calendar import Calendar
 from monitor.store import Store
 from rules.mailbox_facts import AccountProfile
@@ -35,17 +36,19 @@ def build_report(
     unit: str | None = None,
     fmt: Literal["html", "csv"] = "html",
     *,
+    tz: ZoneInfo,
     calendar: Calendar | None = None,
     profile: AccountProfile | None = None,
     now: datetime | None = None,
 ) -> bytes:
-    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them."""
+    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them; ``tz`` is
+    [organization] timezone."""
     span = parse_period(period)
-    units = gather(store, span, unit, calendar, profile, now)
+    units = gather(store, span, tz, unit, calendar, profile, now)
     if fmt == "csv":
         return _csv(units, span)
     if fmt == "html":
-        generated = now or datetime.now(LOCAL_TZ)
+        generated = now or datetime.now(tz)
         context = {"period": span, "units": units, "generated": generated, "states": STATE_VI, "chart": bar_chart}
         return templates().get_template("report.html.j2").render(context).encode("utf-8")
     raise ValueError(f"fmt: expected html or csv, got {fmt!r}")
@@ -125,7 +128,7 @@ def build_reminders(
     """One reminder per unit: send the yearly report before 15 December (DN-2022 Đ14.6), with its numbers."""
     deadline = report_deadline(now.year)
     left = calendar.working_days_between(now.date(), deadline)
-    units = gather(store, parse_period(str(now.year)), calendar=calendar, now=now)
+    units = gather(store, parse_period(str(now.year)), zone_of(now), calendar=calendar, now=now)
     directory = unit_directory(store)
     mails = []
     for u in units:

@@ -6,16 +6,16 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.cli.common import open_store
 from monitor.config import Config
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import as_of_moment, evaluate_mailboxes, gather_facts, load_account_profile
-from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
     tz = ZoneInfo(config.organization.timezone)
     now = as_of_moment(args.as_of, tz)
-    store = Store(config.storage.database)
+    store = open_store(config)
     profile = load_account_profile(config.profile.name)
     boxes = [b for b in gather_facts(store, now, tz, profile) if not args.unit or b.unit == args.unit]
     reports = evaluate_mailboxes(boxes, profile, now, Calendar())

@@ -6,17 +6,16 @@ import json
 import sys
 from typing import Any
 
+from monitor.cli.common import open_store
 from monitor.config import Config
 from monitor.smtp.quarantine import Quarantine
-from monitor.smtp.release import release
-from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
-    store = Store(config.storage.database)
+    store = open_store(config)
     quarantine = Quarantine(config.storage.quarantine_dir)
     if args.qcommand == "list":
-        rows = store.quarantine(None if args.all else "held")
+        rows = store.quarantine.entries(None if args.all else "held")
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=2))
         else:
@@ -27,7 +26,7 @@ def run(config: Config, args: Any) -> int:
                 print(f"    {r['reason']}")
             print(f"{len(rows)} thư / message(s)")
         return 0
-    entry = store.quarantine_entry(args.id)
+    entry = store.quarantine.entry(args.id)
     if entry is None:
         print(f"không có / no such quarantine id: {args.id}", file=sys.stderr)
         return 1
@@ -38,6 +37,6 @@ def run(config: Config, args: Any) -> int:
         quarantine.delete(store, args.id)
         print(f"đã xoá / deleted {args.id}")
         return 0
-    reply = release(config, store, quarantine, entry)
+    reply = quarantine.release(config, store, entry)
     print(f"đã chuyển / released {args.id}: {reply}")
     return 0

@@ -1,4 +1,4 @@
-"""The directory of units and mailboxes, imported from CSV (later sources plug in behind `Directory`).
+"""The directory of units and mailboxes, imported from CSV.
 
 `units.csv`: unit,name,parent,it_contact (it_contact: addresses separated by ';').
 `mailboxes.csv`: address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb.
@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from monitor.store import Store, utcnow
+from monitor.store import Store
 
 KINDS = ("personal", "unit", "agency", "admin")
 STATUSES = ("active", "suspended", "departed", "removed")
@@ -40,13 +40,6 @@ class ImportReport:
     units: int = 0
     mailboxes: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-class Directory(Protocol):
-    """A source of units and mailboxes (CSV today; LDAP later)."""
-
-    def units(self) -> Iterator[dict[str, Any]]: ...
-    def mailboxes(self) -> Iterator[dict[str, Any]]: ...
 
 
 def _date(value: str, column: str) -> str | None:
@@ -128,7 +121,7 @@ def import_csv(store: Store, units_csv: Path, mailboxes_csv: Path) -> ImportRepo
             units.append(parse_unit(row))
         except ValueError as exc:
             report.errors.append(f"{units_csv.name}:{line}: {exc}")
-    known = {u["unit"] for u in units} | {r["unit"] for r in store.db.table("units").rows}
+    known = {u["unit"] for u in units} | store.mailboxes.unit_ids()
     mailboxes: list[dict[str, Any]] = []
     seen: set[str] = set()
     for line, row in _rows(mailboxes_csv, MAILBOX_COLUMNS, report):
@@ -142,14 +135,11 @@ def import_csv(store: Store, units_csv: Path, mailboxes_csv: Path) -> ImportRepo
             continue
         seen.add(mailbox["address"])
         mailboxes.append(mailbox)
-    now = utcnow()
-    with store.db.atomic():
-        store.db.table("units").upsert_all(({**u, "updated": now} for u in units), pk="unit")
-        store.db.table("mailboxes").upsert_all(({**m, "updated": now} for m in mailboxes), pk="address")
+    store.mailboxes.import_directory(units, mailboxes)
     report.units, report.mailboxes = len(units), len(mailboxes)
     return report
 
 
 def it_contacts(store: Store, unit: str) -> list[str]:
-    rows = list(store.db.table("units").rows_where("unit = ?", [unit]))
-    return list(json.loads(rows[0]["it_contact"] or "[]")) if rows else []
+    found = store.mailboxes.unit(unit)
+    return list(found.it_contacts) if found else []

@@ -15,8 +15,8 @@ import pytest
 from exporters.reports.report import build_reminders, build_report, enqueue_reminders, reminder_due
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
-from monitor.store import Store
-from tests.conftest import REPO
+from monitor.store import Concern, FindingRecord, MessageRecord, Store
+from tests.conftest import REPO, tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = Calendar()
@@ -39,28 +39,34 @@ def store(tmp_path: Path) -> Store:
     )
     s = Store(tmp_path / "mailmon.sqlite3")
     assert not import_csv(s, tmp_path / "units.csv", tmp_path / "mailboxes.csv").errors
-    s.db.table("last_login").insert({"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
+    tables(s).table("last_login").insert({"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
+    hoa = (Concern("hoant.stttt@example.gov.vn", "stttt"),)
     for month, rule, action, n in [(1, "virus", "quarantine", 2), (3, "executable-attachment", "reject", 1),
                                    (3, "virus", "quarantine", 1), (11, "classified-content", "quarantine", 4)]:
         for i in range(n):
-            s.record_message(
-                {"time": f"2026-{month:02d}-1{i}T10:00:00+07:00", "message_id": f"<{month}.{i}@x>", "queue_id": "Q",
-                 "mail_from": "hoant.stttt@example.gov.vn", "rcpt_tos": ["a@partner.gov.vn"], "direction": "outbound",
-                 "size": 100, "verdict": action, "outcome": action, "seconds": 0.1},
-                [{"rule": rule, "severity": "high", "action": action, "detail": "d", "citation": "DN-2022 Đ12.6"}],
+            s.messages.record(
+                MessageRecord(
+                    time=f"2026-{month:02d}-1{i}T10:00:00+07:00", message_id=f"<{month}.{i}@x>", queue_id="Q",
+                    client_addr="", mail_from="hoant.stttt@example.gov.vn", rcpt_tos=("a@partner.gov.vn",),
+                    direction="outbound", size=100, verdict=action, outcome=action, seconds=0.1, concerns=hoa,
+                ),
+                [FindingRecord(rule, "high", action, "d", "DN-2022 Đ12.6", hoa)],
             )
     # Inbound to the Sở Tư pháp in 2025: outside the period.
-    s.record_message(
-        {"time": "2025-06-01T10:00:00+07:00", "message_id": "<old@x>", "queue_id": "Q", "mail_from": "x@gmail.com",
-         "rcpt_tos": ["tuphap@example.gov.vn"], "direction": "inbound", "size": 1, "verdict": "reject",
-         "outcome": "rejected", "seconds": 0.1},
-        [{"rule": "virus", "severity": "high", "action": "reject", "detail": "d", "citation": "DN-2022 Đ13.2"}],
+    tuphap = (Concern("tuphap@example.gov.vn", "sotuphap"),)
+    s.messages.record(
+        MessageRecord(
+            time="2025-06-01T10:00:00+07:00", message_id="<old@x>", queue_id="Q", client_addr="",
+            mail_from="x@gmail.com", rcpt_tos=("tuphap@example.gov.vn",), direction="inbound", size=1,
+            verdict="reject", outcome="rejected", seconds=0.1, concerns=tuphap,
+        ),
+        [FindingRecord("virus", "high", "reject", "d", "DN-2022 Đ13.2", tuphap)],
     )
     return s
 
 
 def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -> None:
-    data = build_report(store, "2026", None, "csv", calendar=CAL, now=NOW)
+    data = build_report(store, "2026", None, "csv", tz=TZ, calendar=CAL, now=NOW)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][0] == "Mục / Section"
@@ -72,14 +78,14 @@ def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -
     assert cells[("actions", "stttt", "reject", "")] == "1"
     assert cells[("mailbox", "stttt", "vanphong@example.gov.vn", "")] == "active"
     assert ("findings", "sotuphap", "virus", "2025-06") not in cells  # outside the period
-    one = build_report(store, "2026-11", "stttt", "csv", calendar=CAL, now=NOW).decode("utf-8-sig")
+    one = build_report(store, "2026-11", "stttt", "csv", tz=TZ, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "sotuphap" not in one and "2026-11" in one and "2026-01" not in one
     with pytest.raises(ValueError, match="YYYY"):
-        build_report(store, "26", None, "csv")
+        build_report(store, "26", None, "csv", tz=TZ)
 
 
 def test_html_report_renders_in_headless_chromium(store: Store, tmp_path: Path) -> None:
-    html = build_report(store, "2026", None, "html", calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", None, "html", tz=TZ, calendar=CAL, now=NOW).decode("utf-8")
     assert "Sở Thông tin và Truyền thông" in html and "@media print" in html
     assert html.count("<svg") == 2 and ">4</text>" in html  # bars carry their numbers
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

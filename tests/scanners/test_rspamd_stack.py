@@ -98,7 +98,7 @@ def test_outbound_spam_is_quarantined_inbound_is_tagged(spam_stack: MailStack, t
         assert not [m for m in spam_stack.sink_messages() if "khach@gmail.com" in m.rcpt_tos]
         from monitor.store import Store
 
-        held = Store(tmp_path / "mailmon.sqlite3").quarantine()
+        held = Store(tmp_path / "mailmon.sqlite3").quarantine.entries()
         assert len(held) == 1 and "spam" in held[0]["reason"]
     finally:
         proc.stop()
