@@ -1,11 +1,12 @@
 """Parse one message into rule facts with a bounded, copy-light MIME walk.
 
-The stdlib parser holds a message about 8× in memory and spends ~0.8 s on a 41 MB one (DEPS.md
-§14). This walker parses only header blocks with the stdlib and finds parts by scanning for their
-boundaries in the raw bytes; part bodies are decoded only where a rule needs their content (the
-first 64 KiB for the true type, a whole archive to list its members, text for the body). Sizes
-of base64 parts are computed exactly from the encoded length. Every loop is bounded by ``Limits``;
-hitting one is recorded in ``limit_hits`` (a finding, never a crash or a silent pass).
+The stdlib parser holds a message about 8× in memory and spends ~0.8 s on a 41 MB one
+(docs/libraries.md, "MIME parsing"). This walker parses only header blocks with the stdlib and finds
+parts by scanning for their boundaries in the raw bytes; part bodies are decoded only where a rule
+needs their content (the first 64 KiB for the true type, a whole archive to list its members, text
+for the body). Sizes of base64 parts are computed exactly from the encoded length. Every loop is
+bounded by ``Limits``; hitting one is recorded in ``limit_hits`` (a finding, never a crash or a
+silent pass).
 """
 
 from __future__ import annotations
