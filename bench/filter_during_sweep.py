@@ -118,6 +118,10 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the phase without a sweep")
     parser.add_argument("--interval", type=float, default=0.4, help="seconds between messages of one connection")
+    parser.add_argument("--sweep-concurrency", type=int, default=8, help="[dovecot] sweep_concurrency")
+    parser.add_argument(
+        "--pace", type=float, default=None, help="[dovecot] sweep_boxes_per_second (0: none; default: the config's)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailmon-bench-sweep-filter-"))
     root.chmod(0o755)
@@ -150,7 +154,9 @@ def main() -> None:
             "external_recipients_per_day = 1000000\n"
             f'[dovecot]\nmaster_password_file = "{work / "secret"}"\n'
             f'imap = "127.0.0.1:{stack.ports.imap}"\nmanagesieve = "127.0.0.1:{stack.ports.sieve}"\n'
-            "[alerts]\nenabled = false\n"
+            f"sweep_concurrency = {args.sweep_concurrency}\n"
+            + ("" if args.pace is None else f"sweep_boxes_per_second = {args.pace}\n")
+            + "[alerts]\nenabled = false\n"
         )
         imported = subprocess.run(
             [sys.executable, "-m", "monitor.cli", "--config", str(config), "directory", "import",
@@ -206,7 +212,7 @@ def main() -> None:
     print(
         f"RESULT filter_p99_ms_no_sweep={p(idle, 0.99):.1f} filter_p99_ms_during_sweep={p(busy, 0.99):.1f} "
         f"p99_during_vs_without={ratio:.2f} sweep_boxes={args.boxes} sweep_s={sweep_seconds:.1f} "
-        f"cpus={os.cpu_count()}"
+        f"sweep_pace={'config' if args.pace is None else args.pace} cpus={os.cpu_count()}"
     )
 
 

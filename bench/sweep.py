@@ -91,7 +91,7 @@ def main() -> None:
             f'[storage]\ndatabase = "{work / "db.sqlite3"}"\n'
             f'[dovecot]\nmaster_password_file = "{work / "secret"}"\n'
             f'imap = "127.0.0.1:{stack.ports.imap}"\nmanagesieve = "127.0.0.1:{stack.ports.sieve}"\n'
-            f"sweep_concurrency = {args.concurrency}\n"
+            f"sweep_concurrency = {args.concurrency}\nsweep_boxes_per_second = 0\n"  # its top speed
         )
         config = load_config(work / "config.toml")
         store = Store(config.storage.database)

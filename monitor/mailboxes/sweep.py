@@ -212,12 +212,21 @@ class Poller:
             status.error = f"{type(exc).__name__}: {exc}"[:500]
         return status
 
-    async def poll_all(self, addresses: list[str], concurrency: int) -> list[BoxStatus]:
+    async def poll_all(self, addresses: list[str], concurrency: int, per_second: float = 0.0) -> list[BoxStatus]:
+        """Every box, ``concurrency`` at a time, starting at most ``per_second`` boxes a second (0: no pace)."""
         results: list[BoxStatus | None] = [None] * len(addresses)
         todo = iter(enumerate(addresses))
+        loop = asyncio.get_running_loop()
+        gap = 1.0 / per_second if per_second > 0 else 0.0
+        next_start = loop.time()
 
         async def worker() -> None:
+            nonlocal next_start
             for i, address in todo:
+                if gap:
+                    now = loop.time()
+                    start, next_start = max(next_start, now), max(next_start, now) + gap
+                    await asyncio.sleep(start - now)
                 results[i] = await self.poll(address)
 
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(addresses)))))
@@ -329,7 +338,10 @@ def read_mailboxes(config: Config, addresses: list[str]) -> SweepResults:
     ``save_sweep`` go to the store.
     """
     started = time.perf_counter()
-    results = asyncio.run(Poller(config).poll_all(addresses, config.dovecot.sweep_concurrency))
+    dovecot = config.dovecot
+    results = asyncio.run(
+        Poller(config).poll_all(addresses, dovecot.sweep_concurrency, dovecot.sweep_boxes_per_second)
+    )
     aliases: dict[str, list[str]] = {}
     for path in config.dovecot.virtual_alias_maps:
         aliases.update(parse_virtual_aliases(path.read_text("utf-8", "replace")))
