@@ -152,9 +152,9 @@ class Dovecot(_Section):
     tls: Literal["auto", "starttls", "none"] = "auto"
     sweep_concurrency: int = Field(default=8, ge=1, le=256)
     # Boxes started per second at most (0: as fast as Dovecot answers). Every box costs Dovecot two
-    # logins: unpaced, a sweep took both cores of a 2-core server and the filter's p99 rose 4-fold
-    # while it ran; at 20 a second it rose 3 % (bench/filter_during_sweep.py). 10,000 boxes: ~8 min.
-    sweep_boxes_per_second: float = Field(default=20.0, ge=0)
+    # logins: unpaced, a sweep took both cores of a 2-core server and the filter's p99 rose 4-5 fold
+    # while it ran; at 10 a second it did not rise (bench/filter_during_sweep.py). 10,000 boxes: ~17 min.
+    sweep_boxes_per_second: float = Field(default=10.0, ge=0)
     box_timeout_seconds: float = Field(default=30.0, gt=0)
     last_login_dict: Path | None = None
     virtual_alias_maps: list[Path] = []

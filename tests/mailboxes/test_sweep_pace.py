@@ -33,7 +33,7 @@ def poller(tmp_path: Path) -> Recording:
 
 
 def test_the_default_pace_and_the_config_key(tmp_path: Path) -> None:
-    assert load_config(write_config(tmp_path)).dovecot.sweep_boxes_per_second == 20.0
+    assert load_config(write_config(tmp_path)).dovecot.sweep_boxes_per_second == 10.0
 
 
 def test_boxes_start_no_faster_than_the_pace(tmp_path: Path) -> None:
