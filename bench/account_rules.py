@@ -4,7 +4,7 @@
 
 --profile lc-2015 times the check windows too (each login's time of day against the office hours).
 
-The events go into the store the way the log ingester puts them there (Store.record_login_events,
+The events go into the store the way the log ingester puts them there (store.logins.record_events,
 which also keeps the per-user-per-day login_days rows); that load is not timed. Timed: gathering
 every mailbox's facts from the store and evaluating the account rules over them.
 """
@@ -42,8 +42,10 @@ def main() -> None:
     now = datetime(2026, 11, 20, 17, 0, tzinfo=TZ)
     kinds = ["personal"] * 90 + ["unit"] * 8 + ["agency", "admin"]
     t0 = time.perf_counter()
-    store.db.table("mailboxes").insert_all(
-        (
+    units = [{"unit": f"dv{u}", "name": f"Đơn vị {u}", "parent": None, "it_contact": "[]"} for u in range(500)]
+    store.mailboxes.import_directory(
+        units,
+        [
             {
                 "address": f"u{i}.dv{i % 500}@example.gov.vn",
                 "display_name": f"Nguyễn Văn {i}",
@@ -55,8 +57,7 @@ def main() -> None:
                 "quota_mb": 1024,
             }
             for i in range(args.boxes)
-        ),
-        batch_size=5000,
+        ],
     )
     start = now - timedelta(days=180)
     rows = (
@@ -72,8 +73,7 @@ def main() -> None:
         )
         for i in range(args.events)
     )
-    with store.db.atomic():
-        store.record_login_events(rows)  # what the log ingester stores: the events and their login_days rows
+    store.logins.record_events(rows)  # what the log ingester stores: the events and their login_days rows
     print(
         f"loaded {args.boxes:,} mailboxes and {args.events:,} login events (with login_days, as the ingester "
         f"keeps them) in {time.perf_counter() - t0:.1f}s; timed: gather_facts + evaluate_mailboxes"

@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     proc = start_filter(config_path, filter_log, ports.filter)
     try:
         stack.put_sieve_script(KETOAN, "chuyen-tiep", 'redirect "ketoan.canhan@gmail.com";\n')
+        # The directory first, as in a real deployment: findings are recorded with their units.
+        units, boxes, past = activity.write(ROOT / "activity", date.today())
+        print("  " + mailmon(config_path, "directory", "import", str(units), str(boxes)).strip())
         time.sleep(3)  # the alert job's first run marks where alerting starts
         sent = samples()
         for sample in sent:
@@ -126,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(config.storage.database)
         expected_rows = len(sent) + 1  # the Sieve redirect passes the filter a second time
         stack.wait_until(
-            lambda: len(store.messages()) >= expected_rows and not stack.queue(),
+            lambda: len(store.messages.recent()) >= expected_rows and not stack.queue(),
             120,
             "every sample to be filtered and the Postfix queue to drain",
         )
         print_summary(stack, store, sent)
-        show_mailboxes(config_path, stack)
+        show_mailboxes(config_path, stack, past)
         show_exporters(config_path, config, stack)
         if args.keep:
             show_console(config)
@@ -155,12 +158,10 @@ def mailmon(config_path: Path, *args: str) -> str:
     return out.stdout + (out.stderr if out.returncode not in (0, 1) else "")
 
 
-def show_mailboxes(config_path: Path, stack: MailStack) -> None:
-    """Mailbox activity: the directory, four months of past logins, a real sweep, the verdicts."""
+def show_mailboxes(config_path: Path, stack: MailStack, past: Path) -> None:
+    """Mailbox activity: four months of past logins, a real sweep, the verdicts."""
     print("\n==> Hộp thư / mailboxes (directory, Dovecot log, IMAP + ManageSieve sweep)")
-    units, boxes, past = activity.write(ROOT / "activity", date.today())
     stack.imap(HOANT).logout()  # a real login today, in the live Dovecot log
-    print("  " + mailmon(config_path, "directory", "import", str(units), str(boxes)).strip())
     for log_file in (past, stack.dovecot_log):
         print("  " + mailmon(config_path, "ingest", "dovecot-log", str(log_file)).strip())
     print("  " + mailmon(config_path, "sweep").strip())
@@ -213,8 +214,8 @@ def show_console(config: Config) -> None:
 
 
 def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
-    rows = list(reversed(store.messages(limit=1000)))
-    findings = store.findings(limit=1000)
+    rows = list(reversed(store.messages.recent(limit=1000)))
+    findings = store.messages.recent_findings(limit=1000)
     by_message: dict[int, list[dict[str, object]]] = {}
     for f in findings:
         by_message.setdefault(int(f["message"]), []).append(f)
@@ -235,7 +236,7 @@ def print_summary(stack: MailStack, store: Store, sent: list[Sample]) -> None:
         print(f"  {address}: {len(stack.delivered(address))} thư trong hộp / messages in the mailbox")
     outside = stack.sink_messages()
     print(f"  ra ngoài / relayed outside (sink): {len(outside)} — " + ", ".join(f"{m.rcpt_tos[0]}" for m in outside))
-    held = store.quarantine(None)
+    held = store.quarantine.entries(None)
     print(f"  cách ly / quarantine: {len(held)} (mailmon quarantine list --all)")
     print(
         f"\n==> Tổng / totals: delivered {counts['delivered']}, rejected {counts['rejected']}, "

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.inspect.limits import Limits
 from monitor.inspect.pipeline import Settings
+from monitor.store.connection import DEFAULT_LOCK_TIMEOUT
 from rules import TRAFFIC_RULES
 from rules.base import Action
 from rules.facts import Domains
@@ -112,6 +114,9 @@ class Storage(_Section):
     database: Path = Path("/var/lib/mailmon/mailmon.sqlite3")
     spool_dir: Path = Path("/var/spool/mailmon/incoming")
     quarantine_dir: Path = Path("/var/spool/mailmon/quarantine")
+    # How long a write waits for another writer (another mailmon process, `mailmon` commands) to
+    # finish before it counts as failed; the filter keeps a failed record and retries it.
+    lock_timeout_seconds: float = Field(default=DEFAULT_LOCK_TIMEOUT, gt=0, le=600)
 
 
 class FilterSection(_Section):
@@ -147,19 +152,24 @@ class FilterSection(_Section):
     spool_min_free_bytes: int = Field(default=100 * 2**20, ge=0)
 
 
+_LIMITS = Limits()
+
+
 class Inspection(_Section):
-    max_mime_parts: int = Field(default=1000, ge=1)
-    max_mime_depth: int = Field(default=20, ge=1)
-    max_header_bytes: int = Field(default=256 * 1024, ge=1024)
-    max_archive_members: int = Field(default=1000, ge=1)
-    max_decode_bytes: int = Field(default=64 * 2**20, ge=1024)
-    max_archive_depth: int = Field(default=5, ge=1)
-    max_expanded_bytes: int = Field(default=64 * 2**20, ge=1024)
-    max_compression_ratio: int = Field(default=100, ge=2)
-    max_inspection_seconds: float = Field(default=10.0, gt=0)
-    max_extracted_text_chars: int = Field(default=200_000, ge=0)
-    max_pdf_pages: int = Field(default=50, ge=0)
-    max_pdf_seconds: float = Field(default=0.5, gt=0)
+    """Bounds on inspecting one message; the defaults are monitor/inspect/limits.py's ``Limits``."""
+
+    max_mime_parts: int = Field(default=_LIMITS.max_mime_parts, ge=1)
+    max_mime_depth: int = Field(default=_LIMITS.max_mime_depth, ge=1)
+    max_header_bytes: int = Field(default=_LIMITS.max_header_bytes, ge=1024)
+    max_archive_members: int = Field(default=_LIMITS.max_archive_members, ge=1)
+    max_decode_bytes: int = Field(default=_LIMITS.max_decode_bytes, ge=1024)
+    max_archive_depth: int = Field(default=_LIMITS.max_archive_depth, ge=1)
+    max_expanded_bytes: int = Field(default=_LIMITS.max_expanded_bytes, ge=1024)
+    max_compression_ratio: int = Field(default=_LIMITS.max_compression_ratio, ge=2)
+    max_inspection_seconds: float = Field(default=_LIMITS.max_inspection_seconds, gt=0)
+    max_extracted_text_chars: int = Field(default=_LIMITS.max_extracted_text_chars, ge=0)
+    max_pdf_pages: int = Field(default=_LIMITS.max_pdf_pages, ge=0)
+    max_pdf_seconds: float = Field(default=_LIMITS.max_pdf_seconds, gt=0)
 
 
 class RuleSection(_Section):
@@ -175,6 +185,10 @@ class Dovecot(_Section):
     managesieve: HostPort = "127.0.0.1:4190"
     tls: Literal["auto", "starttls", "none"] = "auto"
     sweep_concurrency: int = Field(default=8, ge=1, le=256)
+    # Boxes started per second at most (0: as fast as Dovecot answers). Every box costs Dovecot two
+    # logins: unpaced, a sweep took both cores of a 2-core server and the filter's p99 rose 4-5 fold
+    # while it ran; at 10 a second it did not rise (bench/filter_during_sweep.py). 10,000 boxes: ~17 min.
+    sweep_boxes_per_second: float = Field(default=10.0, ge=0)
     box_timeout_seconds: float = Field(default=30.0, gt=0)
     last_login_dict: Path | None = None
     virtual_alias_maps: list[Path] = []
@@ -204,7 +218,7 @@ class ClamAV(_Section):
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Must equal clamd's StreamMaxLength (its default, 25M): clamd resets a longer stream.
     stream_max_bytes: int = Field(default=25 * 2**20, ge=1024)
-    # False: clamd down → 451, Postfix retries (fail closed, DESIGN.md).
+    # False: clamd down → 451, Postfix retries (fail closed: nothing passes unscanned unless asked).
     fail_open: bool = False
     # Streams sent to clamd at once (clamd's own default MaxThreads is 10); more only wait in
     # clamd's queue, outside our timeout.
@@ -225,6 +239,24 @@ class Rspamd(_Section):
     fail_open: bool = True
 
 
+class CalendarSection(_Section):
+    """Days off and make-up working days the government announces each year (monitor/mailboxes/calendar.py).
+
+    Public holidays, Tết and Hùng Kings' day included, come from the `holidays` package; these lists
+    add what it does not know yet: a bridge day off, and the Saturday worked to make up for it.
+    """
+
+    extra_days_off: list[date] = []
+    extra_working_days: list[date] = []
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarSection:
+        both = sorted(set(self.extra_days_off) & set(self.extra_working_days))
+        if both:
+            raise ValueError(f"days listed both as off and as working days: {', '.join(map(str, both))}")
+        return self
+
+
 class Alerts(_Section):
     """Alert mail to each unit's IT contact, through an SMTP relay."""
 
@@ -238,8 +270,8 @@ class Alerts(_Section):
     flush_interval_seconds: int = Field(default=60, ge=5)
 
 
-class Daemon(_Section):
-    """What `mailmon run` schedules beside the filter."""
+class DaemonSection(_Section):
+    """[daemon]: what `mailmon run` schedules beside the filter."""
 
     log_source: str = ""
     sweep_interval_minutes: int = Field(default=60, ge=1)
@@ -295,12 +327,13 @@ class Config(_Section):
     inspection: Inspection = Inspection()
     rules: dict[str, RuleSection] = {}
     dovecot: Dovecot = Dovecot()
-    daemon: Daemon = Daemon()
+    daemon: DaemonSection = DaemonSection()
     ratelimit: RateLimit = RateLimit()
     rspamd: Rspamd = Rspamd()
     clamav: ClamAV = ClamAV()
     alerts: Alerts = Alerts()
     web: Web = Web()
+    calendar: CalendarSection = CalendarSection()
 
     def rule_action(self, rule_id: str) -> Action | None:
         """The action config.toml sets for a traffic rule (None: the rule's, capped by the profile's mode)."""
@@ -336,7 +369,7 @@ class Config(_Section):
                 local=tuple(self.organization.local_domains), government=tuple(self.organization.government_domains)
             ),
             profile=self.load_profile(),
-            limits=Limits(**self.inspection.model_dump()),  # [inspection] keys are Limits fields, one for one
+            limits=Limits(**self.inspection.model_dump()),  # [inspection] keys are Limits fields
             actions=actions,
         )
 

@@ -116,6 +116,9 @@ class Finding:
     title: Title = field(compare=False)
     aspect: str = ""
     advisory: bool = False
+    # The mailbox this finding is about when the envelope does not say it (rules/concerns.py): the
+    # official box that forwarded a message, a held sender. Empty: the envelope decides.
+    mailbox: str = ""
 
     @property
     def citation(self) -> str:
@@ -144,7 +147,7 @@ class TrafficRule:
     def check(self, msg: MessageFacts, profile: Profile) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, detail: str, aspect: str = "") -> Finding:
+    def finding(self, detail: str, aspect: str = "", mailbox: str = "") -> Finding:
         return Finding(
             rule=self.id,
             detail=detail,
@@ -153,4 +156,5 @@ class TrafficRule:
             action=self.default_action,
             title=self.title,
             aspect=aspect,
+            mailbox=mailbox.lower(),
         )

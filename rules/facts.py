@@ -50,7 +50,7 @@ class Domains:
         return bool(domain) and (in_domains(domain, self.government) or in_domains(domain, self.local))
 
     def direction(self, mail_from: str, rcpt_tos: tuple[str, ...]) -> str:
-        """outbound | inbound | internal | relay, from the envelope (DESIGN.md contract)."""
+        """outbound | inbound | internal | relay, from the envelope alone (the JSON of `mailmon scan`)."""
         from_local = self.is_local(mail_from)
         to_local = [self.is_local(r) for r in rcpt_tos]
         if from_local:

@@ -76,7 +76,9 @@ class AutoForwardExternal(TrafficRule):
                     continue
                 reported.add(key)
                 way = "ra ngoài / out" if source_official else "vào hộp công vụ / in"
-                yield self.finding(f"{evidence.forwarder} → {rcpt} ({way}; {evidence.how})")
+                # The finding is about the forwarding box when it is one of ours (not the original sender).
+                ours = evidence.forwarder if domains.is_local(evidence.forwarder) else ""
+                yield self.finding(f"{evidence.forwarder} → {rcpt} ({way}; {evidence.how})", mailbox=ours)
 
 
 RULES: tuple[type[TrafficRule], ...] = (AutoForwardExternal,)

@@ -151,14 +151,14 @@ def _check_overrides(overrides: Mapping[str, Any], path: str, errors: list[str])
     top = Reader(overrides, path, errors, partial=True)
     _read_lists(top, partial=True)
     _read_tuning(top, partial=True)
-    rules = top.table("rules")
+    rules = top.subtable("rules")
     if rules is not None:
         for rule_id in rules.data:
             rules.used.add(rule_id)
             if rule_id not in RULE_IDS:
                 rules.error(rule_id, f"unknown rule id; known: {', '.join(RULE_IDS)}")
                 continue
-            table = rules.table(rule_id)
+            table = rules.subtable(rule_id)
             if table is None:
                 continue
             for key, why in _NOT_OVERRIDABLE.items():
@@ -183,11 +183,11 @@ def _build(
     lists = _read_lists(top, partial=False)
     policies: dict[str, RulePolicy] = {}
     values: dict[str, dict[str, Any]] = {}
-    rules = top.table("rules", required=True)
+    rules = top.subtable("rules", required=True)
     if rules is None or regulation is None:
         return None
     for rule_id in RULE_IDS:
-        table = rules.table(rule_id)
+        table = rules.subtable(rule_id)
         if table is None:
             rules.error(rule_id, "missing: every profile switches every rule on or off")
             continue
@@ -240,12 +240,12 @@ def _read_tuning(top: Reader, partial: bool) -> tuple[dict[str, Any], float | No
     """[detection] (mailmon's own thresholds) and [working_hours] (the site's office hours)."""
     tuning: dict[str, Any] = {}
     warn_ratio, hours = None, None
-    detection = top.table("detection", required=not partial)
+    detection = top.subtable("detection", required=not partial)
     if detection is not None:
         tuning = {key: value for key in _TUNING if (value := detection.integer(key, 1, not partial)) is not None}
         warn_ratio = detection.number("quota_warn_ratio", 0.01, 1.0, required=not partial)
         detection.done()
-    table = top.table("working_hours", required=not partial)
+    table = top.subtable("working_hours", required=not partial)
     if table is not None:
         morning = table.clock_span("morning", required=not partial)
         afternoon = table.clock_span("afternoon", required=not partial)
@@ -259,7 +259,7 @@ def _read_tuning(top: Reader, partial: bool) -> tuple[dict[str, Any], float | No
 
 
 def _read_regulation(top: Reader, name: str) -> Regulation | None:
-    table = top.table("regulation", required=True)
+    table = top.subtable("regulation", required=True)
     if table is None:
         return None
     fields = {
@@ -276,7 +276,7 @@ def _read_regulation(top: Reader, name: str) -> Regulation | None:
 
 
 def _read_lists(top: Reader, partial: bool) -> dict[str, Any]:
-    table = top.table("lists", required=not partial)
+    table = top.subtable("lists", required=not partial)
     if table is None:
         return {}
     out: dict[str, Any] = {}

@@ -72,7 +72,7 @@ def _read_cites(table: Reader, doc: str) -> list[Cite]:
 
 
 def read_deadline(table: Reader, key: str, required: bool = False) -> Deadline | None:
-    inner = table.table(key, required)
+    inner = table.subtable(key, required)
     return None if inner is None else deadline_of(inner)
 
 
@@ -131,7 +131,7 @@ def account_values(rule_id: str, t: Reader, partial: bool) -> dict[str, Any]:
     elif rule_id == "address-format":
         out["domains"] = t.texts("domains", required=need)
         out["namesake_digits"] = t.boolean("namesake_digits")
-        patterns = t.table("patterns")
+        patterns = t.subtable("patterns")
         if patterns is not None:
             out["patterns"] = {k: v for k in KINDS if (v := patterns.text(k)) is not None}
             for kind, template in out["patterns"].items():

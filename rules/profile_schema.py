@@ -143,7 +143,7 @@ class Reader:
             return None
         return start, end
 
-    def table(self, key: str, required: bool = False) -> Reader | None:
+    def subtable(self, key: str, required: bool = False) -> Reader | None:
         value = self._get(key, required)
         if value is None:
             return None
@@ -154,7 +154,7 @@ class Reader:
 
     def tables(self, key: str, names: tuple[str, ...] = (), required: bool = False) -> dict[str, Reader]:
         """A table of tables (``targets.unit``, ``targets.personal``…), each read by the caller."""
-        outer = self.table(key, required)
+        outer = self.subtable(key, required)
         if outer is None:
             return {}
         out = {}
@@ -163,7 +163,7 @@ class Reader:
                 outer.used.add(name)
                 outer.error(name, f"unknown; expected one of {', '.join(names)}")
                 continue
-            inner = outer.table(name)
+            inner = outer.subtable(name)
             if inner is not None:
                 out[name] = inner
         return out

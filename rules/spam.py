@@ -1,8 +1,9 @@
 """Spam and compromised accounts (DN-2022 Đ13.3; LC-2015 Đ11.6-7; BDi-2017 Đ7.3; BD-2005 Đ9.6; DL-2006 Đ7).
 
 The evidence is the sender's recent sending (monitor/smtp/sending_windows.py counts it in the store), not
-the message alone, so `check` finds nothing in a single message's facts; the daemon asks this
-rule for its finding when a sending window is exceeded.
+the message alone, so `check` finds nothing in a single message's facts; the filter's handler
+(monitor/smtp/handler.py) asks this rule for its finding, about the sender, when a sending window
+is exceeded.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from mailstack import MailStack, default_users
+from monitor.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO / "tests" / "samples"
@@ -37,6 +39,11 @@ def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Pat
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     return path
+
+
+def tables(store: Store | Path) -> sqlite_utils.Database:
+    """A second connection to a store's database, for a test to look at (or set up) rows directly."""
+    return sqlite_utils.Database(store.path if isinstance(store, Store) else store)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A tiny asyncio HTTP server for /metrics (DEPS.md §5: faster than the WSGI thread, no dependency)."""
+"""A tiny asyncio HTTP server for /metrics (docs/libraries.md, "Metrics endpoint": faster than the WSGI
+thread, no dependency, loopback only unless configured)."""
 
 from __future__ import annotations
 

@@ -18,14 +18,13 @@ from prometheus_client.registry import Collector
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import MailboxReport, evaluate_mailboxes, gather_facts
 from monitor.store import Store
-from monitor.store.alert_outbox import dead_letters
 from rules.accounts import quota_limit_mb
 from rules.mailbox_facts import AccountProfile
 
 DIRECTIONS = ("outbound", "inbound", "internal", "relay")
 VERDICTS = ("pass", "tag", "quarantine", "reject", "held")
 DEPENDENCIES = ("reinject", "clamd", "rspamd", "imap", "log_follower")
-# The states monitor.rules.accounts.mailbox_state can give; every one is exported, zeros included,
+# The states rules.accounts.mailbox_state can give; every one is exported, zeros included,
 # so a dashboard sum over states is the unit's number of mailboxes.
 STATES = ("active", "suspend-due", "removal-due", "suspended", "departed", "removed")
 # A message takes milliseconds to a few seconds; archives and clamd can push it to the limits.
@@ -34,9 +33,10 @@ UNKNOWN_UNIT = "unknown"
 
 
 class Metrics:
-    """Every metric mailmon exports, registered on the registry the daemon passes in (G10)."""
+    """Every metric mailmon exports, on a registry the service passes in (never the global one, so a
+    test or a second instance gets metrics of its own)."""
 
-    def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
+    def __init__(self, registry: CollectorRegistry, version: str) -> None:
         self.registry = registry
         self.messages = Counter(
             "mailmon_messages", "Messages the SMTP filter decided on.", ["direction", "verdict"], registry=registry
@@ -72,6 +72,11 @@ class Metrics:
             "mailmon_spam_unscored",
             "Messages rspamd could not score, by what became of them (passed: fail_open; deferred: 451).",
             ["outcome"],
+            registry=registry,
+        )
+        self.store_pending_writes = Gauge(
+            "mailmon_store_pending_writes",
+            "Records the filter made that wait for the database (it was locked); retried until written.",
             registry=registry,
         )
         self.sweeps = Counter("mailmon_sweeps", "Mailbox sweeps finished, by result.", ["result"], registry=registry)
@@ -117,13 +122,15 @@ class Metrics:
     def spam_unscored(self, outcome: str) -> None:
         self.unscored.labels(outcome).inc()
 
-    # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
-    def dependency_error(self, dependency: str) -> None:
-        self.dependency_errors.labels(dependency).inc()
-        self.dependency_up_gauge.labels(dependency).set(0)
+    def store_pending(self, count: int) -> None:
+        self.store_pending_writes.set(count)
 
+    # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
     def dependency_up(self, dependency: str, up: bool) -> None:
+        """The last call to ``dependency`` worked (up) or failed; a failure is also counted."""
         self.dependency_up_gauge.labels(dependency).set(1 if up else 0)
+        if not up:
+            self.dependency_errors.labels(dependency).inc()
 
     # -- scheduled work ------------------------------------------------------------------------
     def sweep_finished(self, seconds: float, ok: bool, when: float | None = None) -> None:
@@ -156,7 +163,7 @@ class StoreCollector(Collector):
     """Reads the SQLite store on each scrape; the mailbox evaluation is cached for ``cache_seconds``.
 
     It opens its own short-lived connection in the scraping thread: SQLite in WAL mode lets it read
-    while the daemon's store thread writes, and no connection crosses threads.
+    while the service's store threads write, and no connection crosses threads.
     """
 
     def __init__(
@@ -180,7 +187,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         with self._lock:
-            store = Store(self.database)
+            store = Store(self.database, migrate=False)
             try:
                 families = self._read_store(store)
                 at, cached = self._cached
@@ -193,24 +200,16 @@ class StoreCollector(Collector):
 
     def _read_store(self, store: Store) -> list[Metric]:
         q_messages, q_bytes, pending, oldest, last_sweep, dead = _store_families()
-        count, size = store.db.execute(
-            "select count(*), coalesce(sum(size), 0) from quarantine where status = 'held'"
-        ).fetchone()
+        count, size = store.quarantine.held_totals()
         q_messages.add_metric([], count)
         q_bytes.add_metric([], size)
-        depth, age = 0, 0.0
-        if store.db.table("alert_outbox").exists():
-            depth, first = store.db.execute(
-                "select count(*), min(created_at) from alert_outbox where status = 'pending'"
-            ).fetchone()
-            if first:
-                age = max(0.0, self.clock() - datetime.fromisoformat(first).timestamp())
+        depth, first = store.outbox.pending_totals()
+        age = max(0.0, self.clock() - datetime.fromisoformat(first).timestamp()) if first else 0.0
         pending.add_metric([], depth)
         oldest.add_metric([], age)
-        dead.add_metric([], dead_letters(store))
+        dead.add_metric([], store.outbox.dead_letters())
         # The last sweep of this process, or (after a restart) the newest successful poll it stored.
-        polled = store.db.execute("select max(polled_at) from mailbox_status where error is null or error = ''")
-        newest = polled.fetchone()[0]
+        newest = store.mailboxes.last_successful_poll()
         stored = 0.0
         if newest:
             parsed = datetime.fromisoformat(newest)

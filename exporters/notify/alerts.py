@@ -6,7 +6,6 @@ also carries the unit's requests the IT department has let run past the profile'
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from exporters.notify.outbox import OutgoingMail, enqueue, ensure_schema, iso
+from exporters.notify.outbox import OutgoingMail, enqueue, iso
 from exporters.notify.remedies import URGENT_RULES, remedy_text
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import (
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEDUP_WINDOW = timedelta(days=1)
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @cache
@@ -89,16 +87,7 @@ def render(
 
 def unit_directory(store: Store) -> dict[str, tuple[str, list[str]]]:
     """unit → (name, IT contact addresses) from the directory."""
-    if not store.db.table("units").exists():
-        return {}
-    return {
-        r["unit"]: (r["name"] or r["unit"], list(json.loads(r["it_contact"] or "[]")))
-        for r in store.db.table("units").rows
-    }
-
-
-def mailbox_units(store: Store) -> dict[str, str]:
-    return {r["address"].lower(): r["unit"] or "" for r in store.db.table("mailboxes").rows}
+    return {u.unit: (u.name, list(u.it_contacts)) for u in store.mailboxes.units()}
 
 
 def _mail(
@@ -122,10 +111,10 @@ def _mail(
 
 def _first_alert(store: Store, key: str, unit: str, now: datetime) -> bool:
     """True (and remembered) unless the same (rule, mailbox) was alerted within DEDUP_WINDOW."""
-    row = store.db.execute("select alerted_at from alert_keys where key = ?", [key]).fetchone()
-    if row and row[0] > iso(now - DEDUP_WINDOW):
+    alerted = store.outbox.alerted_at(key)
+    if alerted and alerted > iso(now - DEDUP_WINDOW):
         return False
-    store.db.table("alert_keys").upsert({"key": key, "unit": unit, "alerted_at": iso(now)}, pk="key")
+    store.outbox.set_alerted(key, unit, iso(now))
     return True
 
 
@@ -142,32 +131,23 @@ def enqueue_new_findings(
     Reads the findings table past a stored cursor, so every filter process and every restart is
     covered and nothing is alerted twice. Returns the new outbox ids.
     """
-    ensure_schema(store)
-    row = store.db.execute("select last_id from alert_cursor where name = ?", [cursor]).fetchone()
-    last = row[0] if row else None
+    last = store.outbox.cursor(cursor)
     if last is None:
         # First run on an existing database: start from now, not from years of history.
-        last = store.db.execute("select coalesce(max(id), 0) from findings").fetchone()[0]
-    placeholders = ",".join("?" * len(URGENT_RULES))
-    findings = store.db.execute(
-        f"select id, rule, detail, citation, action, mail_from, rcpt_tos, direction, time from findings "  # noqa: S608
-        f"where id > ? and rule in ({placeholders}) order by id",
-        [last, *sorted(URGENT_RULES)],
-    ).fetchall()
-    newest = store.db.execute("select coalesce(max(id), 0) from findings").fetchone()[0]
-    units = mailbox_units(store)
+        last = store.messages.newest_finding_id()
+    findings = store.messages.findings_after(last, sorted(URGENT_RULES))
+    newest = max([last, *(f.id for f in findings)])
     per_unit: dict[str, list[AlertLine]] = defaultdict(list)
-    with store.db.atomic():
-        for _id, rule, detail, citation, action, mail_from, rcpt_tos, direction, when in findings:
-            for mailbox in _involved(mail_from, rcpt_tos, direction, units):
-                unit = units.get(mailbox, "")
-                if not _first_alert(store, f"{rule}|{mailbox}", unit, now):
-                    continue
-                vi, en = remedy_text(rule, now, calendar, profile=profile)
-                per_unit[unit].append(
-                    AlertLine(mailbox, rule, *_titles(rule), f"{detail} ({action})", citation, vi, en, when or "")
-                )
-        store.db.table("alert_cursor").upsert({"name": cursor, "last_id": max(last, newest)}, pk="name")
+    with store.transaction():
+        for f in findings:
+            # Which mailbox and unit a finding is about was decided when it was recorded (rules/concerns.py).
+            if not _first_alert(store, f"{f.rule}|{f.mailbox}", f.unit, now):
+                continue
+            vi, en = remedy_text(f.rule, now, calendar, profile=profile)
+            per_unit[f.unit].append(
+                AlertLine(f.mailbox, f.rule, *_titles(f.rule), f"{f.detail} ({f.action})", f.citation, vi, en, f.time)
+            )
+        store.outbox.set_cursor(cursor, newest)
     return _enqueue_all(store, "alert", per_unit, now, fallback_to, profile.regulation)
 
 
@@ -180,9 +160,8 @@ def enqueue_account_alerts(
     fallback_to: Sequence[str] = (),
 ) -> list[int]:
     """Queue immediate alerts for urgent account findings (forwarding rules, abnormal logins) after a sweep."""
-    ensure_schema(store)
     per_unit: dict[str, list[AlertLine]] = defaultdict(list)
-    with store.db.atomic():
+    with store.transaction():
         for report in reports:
             for f in report.findings:
                 if f.rule not in URGENT_RULES:
@@ -205,8 +184,11 @@ def build_digests(
     reports: Sequence[MailboxReport] | None = None,
 ) -> list[OutgoingMail]:
     """One digest per unit with its non-urgent account findings (inactive boxes, check frequency, quota…)
-    and its requests overdue at the IT department."""
-    tz = now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else LOCAL_TZ
+    and its requests overdue at the IT department.
+
+    ``now`` carries the organisation's time zone ([organization] timezone).
+    """
+    tz = zone_of(now)
     if reports is None:
         reports = evaluate_mailboxes(gather_facts(store, now, tz, profile), profile, now, calendar)
     per_unit: dict[str, list[AlertLine]] = defaultdict(list)
@@ -266,14 +248,11 @@ def _enqueue_all(
     return ids
 
 
-def _involved(mail_from: str | None, rcpt_tos: str | None, direction: str | None, units: dict[str, str]) -> list[str]:
-    """The local mailboxes a message finding is about: the sender going out, the recipients coming in."""
-    sender = (mail_from or "").lower()
-    rcpts = [r.lower() for r in json.loads(rcpt_tos or "[]")]
-    if direction in ("outbound", "internal", "relay") and sender:
-        return [sender]
-    local = [r for r in rcpts if r in units]
-    return local or rcpts[:1] or ([sender] if sender else [])
+def zone_of(moment: datetime) -> ZoneInfo:
+    """The time zone an aware ``now`` was made in (the service makes it in [organization] timezone)."""
+    if not isinstance(moment.tzinfo, ZoneInfo):
+        raise ValueError("an aware datetime in a named zone is expected (datetime.now(ZoneInfo(...)))")
+    return moment.tzinfo
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The alert outbox: mails queued in SQLite and sent with retries, so none is lost to a relay outage."""
+"""The alert outbox: mails queued in the store and sent with retries, so none is lost to a relay outage."""
 
 from __future__ import annotations
 
@@ -15,52 +15,12 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-from sqlite_utils import Migrations
-
 from monitor.store import AsyncStore, Store
 
 if TYPE_CHECKING:
     from exporters.metrics.instruments import Metrics
 
 log = logging.getLogger(__name__)
-
-migrations = Migrations("mailmon-exporters")
-
-
-@migrations(name="0001_alert_outbox")
-def _m1_outbox(db: sqlite_utils.Database) -> None:
-    db.table("alert_outbox").create(
-        {
-            "id": int,
-            "created_at": str,
-            "kind": str,  # alert | digest | reminder
-            "unit": str,
-            "dedup_key": str,
-            "to_addrs": str,  # JSON list
-            "subject": str,
-            "text": str,
-            "html": str,
-            "message_id": str,  # fixed at enqueue: a resend after a lost reply carries the same id
-            "status": str,  # pending | sent | failed (dead letter: a 5xx or out of attempts; kept)
-            "attempts": int,
-            "next_attempt_at": str,
-            "last_error": str,
-            "sent_at": str,
-        },
-        pk="id",
-    )
-    db.table("alert_outbox").create_index(["status", "next_attempt_at"])
-    db.table("alert_outbox").create_index(["dedup_key", "created_at"])
-    # Which (rule, mailbox) was alerted when: the same finding is not re-alerted within a day.
-    db.table("alert_keys").create({"key": str, "unit": str, "alerted_at": str}, pk="key")
-    # How far the alerting has read the findings table.
-    db.table("alert_cursor").create({"name": str, "last_id": int}, pk="name")
-
-
-def ensure_schema(store: Store) -> None:
-    """Create or upgrade the exporters' tables in the daemon's database (idempotent)."""
-    migrations.apply(store.db)
 
 
 def iso(moment: datetime) -> str:
@@ -80,21 +40,13 @@ class OutgoingMail:
 
 def enqueue(store: Store, mail: OutgoingMail, now: datetime, dedup_window: timedelta = timedelta(days=1)) -> int | None:
     """Queue one mail; None if a mail with the same dedup key was queued within ``dedup_window``."""
-    ensure_schema(store)
-    if mail.dedup_key:
-        since = iso(now - dedup_window)
-        seen = store.db.execute(
-            "select 1 from alert_outbox where dedup_key = ? and created_at > ? limit 1", [mail.dedup_key, since]
-        ).fetchone()
-        if seen:
-            return None
     domain = mail.to[0].rpartition("@")[2] if mail.to else None
     row = {
         "created_at": iso(now),
         "kind": mail.kind,
         "unit": mail.unit,
         "dedup_key": mail.dedup_key,
-        "to_addrs": json.dumps(list(mail.to)),
+        "to_addrs": list(mail.to),
         "subject": mail.subject,
         "text": mail.text,
         "html": mail.html,
@@ -105,19 +57,11 @@ def enqueue(store: Store, mail: OutgoingMail, now: datetime, dedup_window: timed
         "last_error": "",
         "sent_at": None,
     }
-    with store.db.atomic():
-        pk = store.db.table("alert_outbox").insert(row).last_pk
-    assert isinstance(pk, int)
-    return pk
+    return store.outbox.enqueue(row, iso(now - dedup_window))
 
 
 def outbox(store: Store, status: str | None = None) -> list[dict[str, Any]]:
-    ensure_schema(store)
-    where, args = ("status = ?", [status]) if status else (None, [])
-    rows = list(store.db.table("alert_outbox").rows_where(where, args, order_by="id"))
-    for row in rows:
-        row["to_addrs"] = json.loads(row["to_addrs"])
-    return rows
+    return store.outbox.mails(status)
 
 
 @dataclass
@@ -172,11 +116,7 @@ class OutboxSender:
 
     # -- the three steps, so the daemon keeps SMTP off its store thread -----------------------------
     def due(self, store: Store, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        ensure_schema(store)
-        rows = store.db.table("alert_outbox").rows_where(
-            "status = 'pending' and next_attempt_at <= ?", [iso(now)], order_by="next_attempt_at, id", limit=limit
-        )
-        return list(rows)
+        return store.outbox.due(iso(now), limit)
 
     def send(self, rows: Sequence[dict[str, Any]]) -> list[_Result]:
         """Deliver ``rows`` over one SMTP session; never raises for SMTP or network trouble."""
@@ -211,25 +151,18 @@ class OutboxSender:
 
     def record(self, store: Store, results: Sequence[_Result], now: datetime) -> SendReport:
         report = SendReport()
-        table = store.db.table("alert_outbox")
-        with store.db.atomic():
-            for result in results:
-                attempts = int(table.get(result.id)["attempts"]) + 1
-                update: dict[str, Any] = {"attempts": attempts, "last_error": result.error}
-                if result.outcome == "sent":
-                    update.update(status="sent", sent_at=iso(now))
-                    report.sent.append(result.id)
-                elif result.outcome == "failed":
-                    update["status"] = "failed"
-                    report.failed.append(result.id)
-                elif attempts >= self.max_attempts:  # retried long enough: the dead-letter state
-                    update.update(status="failed", last_error=f"gave up after {attempts} attempts: {result.error}")
-                    report.failed.append(result.id)
-                else:
-                    delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
-                    update["next_attempt_at"] = iso(now + delay)
-                    report.deferred.append(result.id)
-                table.update(result.id, update)
+        for result in results:
+            {"sent": report.sent, "failed": report.failed}.get(result.outcome, report.deferred).append(result.id)
+
+        def next_attempt(attempts: int) -> str:
+            return iso(now + min(self.max_delay, self.base_delay * 2 ** (attempts - 1)))
+
+        given_up = store.outbox.record_attempts(
+            [(r.id, r.outcome, r.error) for r in results], iso(now), next_attempt, self.max_attempts
+        )
+        # Retried long enough: the dead-letter state.
+        report.deferred = [i for i in report.deferred if i not in given_up]
+        report.failed += given_up
         if self.metrics is not None:
             for result in results:
                 if result.outcome == "sent":

@@ -3,7 +3,6 @@ the profile in force: its check targets, its deadlines for the IT department's r
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from monitor.mailboxes.evaluate import (
 from monitor.store import Store
 from rules.mailbox_facts import AccountProfile
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NO_UNIT = ""
 
 
@@ -103,26 +101,31 @@ class UnitReport:
 def gather(
     store: Store,
     period: Period,
+    tz: ZoneInfo,
     profile: AccountProfile,
     unit: str | None = None,
     calendar: Calendar | None = None,
     now: datetime | None = None,
 ) -> list[UnitReport]:
     """Per unit: mailboxes and states (as of the period's end or now), findings, actions, and the requests
-    made in the period with their deadlines."""
+    made in the period with their deadlines.
+
+    ``tz`` is the organisation's time zone ([organization] timezone): it decides where days and months
+    begin. A finding or message counts for every unit it is about (decided when it was recorded).
+    """
     calendar = calendar or Calendar()
-    now = now or datetime.now(LOCAL_TZ)
-    as_of = min(now, datetime.combine(period.end, time(23, 59, 59), LOCAL_TZ))
+    now = now or datetime.now(tz)
+    as_of = min(now, datetime.combine(period.end, time(23, 59, 59), tz))
     units: dict[str, UnitReport] = {}
-    for row in store.db.table("units").rows_where(order_by="unit"):
-        units[row["unit"]] = UnitReport(row["unit"], row["name"] or row["unit"], json.loads(row["it_contact"] or "[]"))
+    for u in store.mailboxes.units():
+        units[u.unit] = UnitReport(u.unit, u.name, list(u.it_contacts))
 
     def of(name: str) -> UnitReport:
         if name not in units:
             units[name] = UnitReport(name, name or "(ngoài danh bạ / not in the directory)", [])
         return units[name]
 
-    reports = evaluate_mailboxes(gather_facts(store, as_of, LOCAL_TZ, profile), profile, as_of, calendar)
+    reports = evaluate_mailboxes(gather_facts(store, as_of, tz, profile), profile, as_of, calendar)
     for r in reports:
         target = profile.check_target(r.facts.kind)
         line = MailboxLine(
@@ -134,23 +137,15 @@ def gather(
             tuple(f.rule for f in r.findings),
         )
         of(r.facts.unit).mailboxes.append(line)
-    mailbox_unit = {r.facts.address: r.facts.unit for r in reports}
-    start = datetime.combine(period.start, time(0), LOCAL_TZ).isoformat()
-    end = datetime.combine(period.end + timedelta(days=1), time(0), LOCAL_TZ).isoformat()
-    for when, rule, action, mail_from, rcpt_tos, direction in store.db.execute(
-        "select time, rule, action, mail_from, rcpt_tos, direction from findings where time >= ? and time < ?",
-        [start, end],
-    ).fetchall():
-        month = _local(when)[:7]
-        for u in _units_of(mail_from, rcpt_tos, direction, mailbox_unit):
-            of(u).findings[rule][month] += 1
-            of(u).actions[action] += 1
-    for verdict, mail_from, rcpt_tos, direction in store.db.execute(
-        "select verdict, mail_from, rcpt_tos, direction from messages where time >= ? and time < ?", [start, end]
-    ).fetchall():
-        for u in _units_of(mail_from, rcpt_tos, direction, mailbox_unit):
-            of(u).verdicts[verdict] += 1
-    for request in evaluate_requests(gather_requests(store, LOCAL_TZ), profile, as_of, calendar):
+    start = datetime.combine(period.start, time(0), tz).isoformat()
+    end = datetime.combine(period.end + timedelta(days=1), time(0), tz).isoformat()
+    for when, rule, action, about in store.messages.findings_by_unit(start, end):
+        month = _local(when, tz)[:7]
+        of(about).findings[rule][month] += 1
+        of(about).actions[action] += 1
+    for verdict, about in store.messages.verdicts_by_unit(start, end):
+        of(about).verdicts[verdict] += 1
+    for request in evaluate_requests(gather_requests(store, tz), profile, as_of, calendar):
         if period.start <= request.request.requested_at.date() <= period.end or (
             request.request.completed_at is None and request.request.requested_at.date() < period.start
         ):
@@ -159,15 +154,6 @@ def gather(
     return [u for u in chosen if u.unit or u.findings or u.mailboxes or u.requests]
 
 
-def _local(stamp: str) -> str:
+def _local(stamp: str, tz: ZoneInfo) -> str:
     parsed = datetime.fromisoformat(stamp)
-    return (parsed.astimezone(LOCAL_TZ) if parsed.tzinfo else parsed).isoformat()
-
-
-def _units_of(mail_from: str | None, rcpt_tos: str | None, direction: str | None, units: dict[str, str]) -> set[str]:
-    """The units a message belongs to: the sender's going out, the local recipients' coming in."""
-    sender = (mail_from or "").lower()
-    if direction in ("outbound", "internal", "relay") and sender in units:
-        return {units[sender]}
-    found = {units[r.lower()] for r in json.loads(rcpt_tos or "[]") if r.lower() in units}
-    return found or {NO_UNIT}
+    return (parsed.astimezone(tz) if parsed.tzinfo else parsed).isoformat()

@@ -11,12 +11,13 @@ import io
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from exporters.notify.alerts import AlertLine, render, templates, unit_directory
+from exporters.notify.alerts import AlertLine, render, templates, unit_directory, zone_of
 from exporters.notify.outbox import OutgoingMail, enqueue
-from exporters.reports.data import LOCAL_TZ, Period, UnitReport, gather, parse_period
+from exporters.reports.data import Period, UnitReport, gather, parse_period
 from monitor.mailboxes.calendar import Calendar
 from monitor.store import Store
 from rules.mailbox_facts import AccountProfile
@@ -39,17 +40,19 @@ def build_report(
     unit: str | None = None,
     fmt: Literal["html", "csv"] = "html",
     *,
+    tz: ZoneInfo,
     profile: AccountProfile,
     calendar: Calendar | None = None,
     now: datetime | None = None,
 ) -> bytes:
-    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them, under ``profile``."""
+    """The report for ``period`` ('2026' or '2026-11'), for one unit or all of them, under ``profile``;
+    ``tz`` is [organization] timezone."""
     span = parse_period(period)
-    units = gather(store, span, profile, unit, calendar, now)
+    units = gather(store, span, tz, profile, unit, calendar, now)
     if fmt == "csv":
         return _csv(units, span, profile)
     if fmt == "html":
-        generated = now or datetime.now(LOCAL_TZ)
+        generated = now or datetime.now(tz)
         context = {
             "period": span,
             "units": units,
@@ -157,7 +160,7 @@ def build_reminders(
     stated = date(now.year, report.month, report.day)
     when_vi, when_en = ("chậm nhất ngày", "by") if report.inclusive else ("trước ngày", "before")
     left = calendar.working_days_between(now.date(), due)
-    units = gather(store, parse_period(str(now.year)), profile, calendar=calendar, now=now)
+    units = gather(store, parse_period(str(now.year)), zone_of(now), profile, calendar=calendar, now=now)
     directory = unit_directory(store)
     mails = []
     for u in units:

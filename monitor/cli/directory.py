@@ -6,16 +6,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from monitor.cli.common import open_store
 from monitor.config import Config
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import record_status_changes
-from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
     units_csv, mailboxes_csv = Path(args.units_csv), Path(args.mailboxes_csv)
 
-    store = Store(config.storage.database)
+    store = open_store(config)
     report = import_csv(store, units_csv, mailboxes_csv)
     record_status_changes(store)
     for error in report.errors:

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.cli.common import open_store
 from monitor.config import Config
 from monitor.mailboxes.dovecot_log import ingest_file
-from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
     files = [Path(f) for f in args.files]
 
 
-    store = Store(config.storage.database)
+    store = open_store(config)
     tz = ZoneInfo(config.organization.timezone)
     status = 0
     for path in files:

@@ -6,19 +6,19 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.cli.common import open_store
 from monitor.config import Config
-from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.calendar import calendar_for
 from monitor.mailboxes.evaluate import as_of_moment, evaluate_mailboxes, gather_facts
-from monitor.store import Store
 
 
 def run(config: Config, args: Any) -> int:
     tz = ZoneInfo(config.organization.timezone)
     now = as_of_moment(args.as_of, tz)
-    store = Store(config.storage.database)
+    store = open_store(config)
     profile = config.account_profile()
     boxes = [b for b in gather_facts(store, now, tz, profile) if not args.unit or b.unit == args.unit]
-    reports = evaluate_mailboxes(boxes, profile, now, Calendar())
+    reports = evaluate_mailboxes(boxes, profile, now, calendar_for(config.calendar))
     reports = [r for r in reports if not args.status or r.state == args.status]
     if args.json:
         print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))

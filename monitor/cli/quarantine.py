@@ -8,18 +8,16 @@ import pwd
 import sys
 from typing import Any
 
+from monitor.cli.common import open_store
 from monitor.config import Config
 from monitor.smtp.quarantine import Quarantine
-from monitor.smtp.release import release
-from monitor.store import Store
-from monitor.store.releases import record_release
 
 
 def run(config: Config, args: Any) -> int:
-    store = Store(config.storage.database)
+    store = open_store(config)
     quarantine = Quarantine(config.storage.quarantine_dir)
     if args.qcommand == "list":
-        rows = store.quarantine(None if args.all else "held")
+        rows = store.quarantine.entries(None if args.all else "held")
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=2))
         else:
@@ -30,7 +28,7 @@ def run(config: Config, args: Any) -> int:
                 print(f"    {r['reason']}")
             print(f"{len(rows)} thư / message(s)")
         return 0
-    entry = store.quarantine_entry(args.id)
+    entry = store.quarantine.entry(args.id)
     if entry is None:
         print(f"không có / no such quarantine id: {args.id}", file=sys.stderr)
         return 1
@@ -55,8 +53,8 @@ def run(config: Config, args: Any) -> int:
     if status == "rejected" and not args.reason.strip():
         print("--rejected-copy cần lý do / needs --reason", file=sys.stderr)
         return 1
-    reply = release(config, store, quarantine, entry)
-    record_release(store, args.id, operator(), args.reason.strip(), status, reply)
+    reply = quarantine.release(config, store, entry)
+    store.releases.record(args.id, operator(), args.reason.strip(), status, reply)
     print(f"đã chuyển / released {args.id}: {reply}")
     return 0
 

@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.cli import EX_USAGE_INPUT
+from monitor.cli.common import open_store
 from monitor.config import Config
-from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.calendar import Calendar, calendar_for
 from monitor.mailboxes.evaluate import RequestReport, as_of_moment, evaluate_requests, gather_requests
 from monitor.store import Store
-from monitor.store.requests import add_request, complete_request
 from rules.mailbox_facts import AccountProfile
 from rules.requests import KIND_TEXT
 
@@ -38,32 +38,33 @@ def parse_when(text: str | None, tz: ZoneInfo) -> datetime:
 
 def run(config: Config, args: Any) -> int:
     tz = ZoneInfo(config.organization.timezone)
-    store = Store(config.storage.database)
+    store = open_store(config)
     profile = config.account_profile()
+    calendar = calendar_for(config.calendar)
     try:
         if args.rcommand == "add":
-            return _add(store, profile, args, tz)
+            return _add(store, profile, calendar, args, tz)
         if args.rcommand == "done":
             return _done(store, args, tz)
     except ValueError as exc:
         print(f"lỗi / error: {exc}", file=sys.stderr)
         return EX_USAGE_INPUT
-    return _list(store, profile, args, tz)
+    return _list(store, profile, calendar, args, tz)
 
 
-def _add(store: Store, profile: AccountProfile, args: Any, tz: ZoneInfo) -> int:
+def _add(store: Store, profile: AccountProfile, calendar: Calendar, args: Any, tz: ZoneInfo) -> int:
     mailbox = args.mailbox.strip().lower()
     if not _ADDRESS.match(mailbox):
         raise ValueError(f"--mailbox: not an e-mail address ({args.mailbox!r})")
     if _CONTROL.search(args.note) or _CONTROL.search(args.unit):
         raise ValueError("--note, --unit: control characters are not allowed")
-    if not list(store.db.table("units").rows_where("unit = ?", [args.unit])):
+    if store.mailboxes.unit(args.unit) is None:
         raise ValueError(f"--unit: {args.unit!r} is not in the directory (mailmon directory import)")
     requested = parse_when(args.at, tz)
-    request_id = add_request(store, args.kind, mailbox, args.unit, requested, args.note)
+    request_id = store.requests.add(args.kind, mailbox, args.unit, requested, args.note)
     (report,) = [
         r
-        for r in evaluate_requests(gather_requests(store, tz), profile, requested, Calendar())
+        for r in evaluate_requests(gather_requests(store, tz), profile, requested, calendar)
         if r.request.id == request_id
     ]
     print(f"đã ghi đề nghị / recorded request #{request_id}: {_line(report, profile)}")
@@ -73,22 +74,22 @@ def _add(store: Store, profile: AccountProfile, args: Any, tz: ZoneInfo) -> int:
 def _done(store: Store, args: Any, tz: ZoneInfo) -> int:
     if _CONTROL.search(args.note):
         raise ValueError("--note: control characters are not allowed")
-    rows = list(store.db.table("it_requests").rows_where("id = ?", [args.id]))
-    if not rows:
+    row = store.requests.get(args.id)
+    if row is None:
         raise ValueError(f"no request #{args.id}")
-    if rows[0]["completed_at"]:
-        raise ValueError(f"request #{args.id} was already done on {rows[0]['completed_at']}")
+    if row["completed_at"]:
+        raise ValueError(f"request #{args.id} was already done on {row['completed_at']}")
     done = parse_when(args.at, tz)
-    if done < datetime.fromisoformat(rows[0]["requested_at"]):
-        raise ValueError(f"--at: {done.isoformat()} is before the request ({rows[0]['requested_at']})")
-    complete_request(store, args.id, done, args.note)
+    if done < datetime.fromisoformat(row["requested_at"]):
+        raise ValueError(f"--at: {done.isoformat()} is before the request ({row['requested_at']})")
+    store.requests.complete(args.id, done, args.note)
     print(f"đã xong / done: #{args.id} ({done:%d/%m/%Y %H:%M})")
     return 0
 
 
-def _list(store: Store, profile: AccountProfile, args: Any, tz: ZoneInfo) -> int:
+def _list(store: Store, profile: AccountProfile, calendar: Calendar, args: Any, tz: ZoneInfo) -> int:
     now = as_of_moment(args.as_of, tz)
-    reports = evaluate_requests(gather_requests(store, tz, args.unit), profile, now, Calendar())
+    reports = evaluate_requests(gather_requests(store, tz, args.unit), profile, now, calendar)
     if args.open or args.overdue:
         reports = [r for r in reports if r.request.completed_at is None]
     if args.overdue:

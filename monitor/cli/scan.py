@@ -1,4 +1,5 @@
-"""`mailmon scan`: the filter's evaluation, offline, for one message (the JSON contract of DESIGN.md).
+"""`mailmon scan`: the filter's evaluation, offline, for one message (the JSON contract in the README:
+``verdict``, ``direction``, ``violations``, ``attachments``; exit 2 on unusable input).
 
 With ``[clamav] enabled`` the message is also streamed to clamd (monitor/scanners/clamd.py), so a virus is
 reported as a ``virus`` violation. If clamd cannot be reached the scan still ran: the exit status is

@@ -1,7 +1,8 @@
 """True file types from the first bytes, whatever the file name says.
 
-A small, deterministic signature table (DEPS.md §10: libmagic mislabels some executables and
-needs 34 KiB to see an ISO; these checks cost microseconds and decide the blocking verdicts).
+A small, deterministic signature table (docs/libraries.md, "File types": the libraries mislabel
+some executables, and libmagic needs 34 KiB to see an ISO; these checks cost microseconds and decide
+the blocking verdicts).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Parse one message into rule facts with a bounded, copy-light MIME walk.
 
-The stdlib parser holds a message about 8× in memory, and its header parsing is quadratic on
-headers an attacker writes. This walker splits and decodes header blocks itself, in linear time
+The stdlib parser holds a message about 8× in memory and spends ~0.8 s on a 41 MB one
+(docs/libraries.md, "MIME parsing"), and its header parsing is quadratic on headers an attacker
+writes. This walker splits and decodes header blocks itself, in linear time
 (monitor/inspect/headers.py), gives the stdlib only bounded Content-* fields, and finds parts by
 scanning for their boundaries in the raw bytes; part bodies are decoded only where a rule needs
 their content (monitor/inspect/leaves.py). A part whose Content-* fields are duplicated with

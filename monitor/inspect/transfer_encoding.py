@@ -24,7 +24,8 @@ KNOWN = IDENTITY | UUENCODE | {"base64", "quoted-printable"}
 
 
 def decoded_size(buf: bytes, start: int, end: int, cte: str) -> int:
-    """Exact decoded length, without decoding base64 (0 bytes of error over 250 sizes, DEPS §14)."""
+    """Exact decoded length, without decoding base64 (0 bytes of error over 250 sizes;
+    docs/libraries.md, "MIME parsing")."""
     if cte == "base64":
         # One translate per MiB (a copy that small is cheaper than four count() passes over it all).
         chars = sum(len(buf[i : min(end, i + _WINDOW)].translate(None, _WS_BYTES)) for i in range(start, end, _WINDOW))

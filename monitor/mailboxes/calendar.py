@@ -1,8 +1,8 @@
 """The Vietnamese working-day calendar: Monday–Friday minus public holidays, plus announced swaps.
 
 Public holidays (Tết and Hùng Kings' day follow the lunar calendar) come from the `holidays`
-package (DEPS.md §9: numpy's busday misses Vietnam's make-up working Saturdays). The government
-announces extra days off and make-up working days each year; config.toml lists them
+package (docs/libraries.md: numpy's busday calendar knows no make-up working Saturdays). The
+government announces extra days off and make-up working days each year; config.toml lists them
 ([calendar] extra_days_off, extra_working_days) until the package knows them.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
 import holidays
+
+from monitor.config import CalendarSection
 
 
 class Calendar:
@@ -86,3 +88,8 @@ class Calendar:
             if i + n - 1 < len(self._ordinals):
                 return date.fromordinal(self._ordinals[i + n - 1])
             end += timedelta(days=365)
+
+
+def calendar_for(section: CalendarSection) -> Calendar:
+    """The calendar with config.toml's announced days off and make-up working days."""
+    return Calendar(section.extra_days_off, section.extra_working_days)

@@ -1,4 +1,4 @@
-"""The directory of units and mailboxes, imported from CSV (later sources plug in behind `Directory`).
+"""The directory of units and mailboxes, imported from CSV.
 
 `units.csv`: unit,name,parent,it_contact (it_contact: addresses separated by ';'), and optionally
 head,head_since,box_holder,box_holder_since: the unit's head and the person holding its unit box, and
@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from monitor.store import Store, utcnow
-from monitor.store.unit_people import record_people
+from monitor.store import Store
 
 KINDS = ("personal", "unit", "agency", "admin")
 STATUSES = ("active", "suspended", "departed", "removed")
@@ -48,13 +47,6 @@ class ImportReport:
     mailboxes: int = 0
     people_changed: int = 0  # heads and box holders who differ from the ones recorded before
     errors: list[str] = field(default_factory=list)
-
-
-class Directory(Protocol):
-    """A source of units and mailboxes (CSV today; LDAP later)."""
-
-    def units(self) -> Iterator[dict[str, Any]]: ...
-    def mailboxes(self) -> Iterator[dict[str, Any]]: ...
 
 
 def _date(value: str, column: str) -> str | None:
@@ -143,7 +135,7 @@ def import_csv(store: Store, units_csv: Path, mailboxes_csv: Path) -> ImportRepo
             units.append(parse_unit(row))
         except ValueError as exc:
             report.errors.append(f"{units_csv.name}:{line}: {exc}")
-    known = {u["unit"] for u in units} | {r["unit"] for r in store.db.table("units").rows}
+    known = {u["unit"] for u in units} | store.mailboxes.unit_ids()
     mailboxes: list[dict[str, Any]] = []
     seen: set[str] = set()
     for line, row in _rows(mailboxes_csv, MAILBOX_COLUMNS, report):
@@ -157,19 +149,17 @@ def import_csv(store: Store, units_csv: Path, mailboxes_csv: Path) -> ImportRepo
             continue
         seen.add(mailbox["address"])
         mailboxes.append(mailbox)
-    now = utcnow()
     people = {
         (u["unit"], role): (u[person], u[since]) for u in units for person, since, role in PEOPLE_COLUMNS if u[person]
     }
     unit_rows = [{k: v for k, v in u.items() if k in UNIT_COLUMNS} for u in units]
-    with store.db.atomic():
-        store.db.table("units").upsert_all(({**u, "updated": now} for u in unit_rows), pk="unit")
-        store.db.table("mailboxes").upsert_all(({**m, "updated": now} for m in mailboxes), pk="address")
-        report.people_changed = record_people(store, people)
+    with store.transaction():  # the directory and who heads each unit, never half-applied
+        store.mailboxes.import_directory(unit_rows, mailboxes)
+        report.people_changed = store.unit_people.record(people)
     report.units, report.mailboxes = len(units), len(mailboxes)
     return report
 
 
 def it_contacts(store: Store, unit: str) -> list[str]:
-    rows = list(store.db.table("units").rows_where("unit = ?", [unit]))
-    return list(json.loads(rows[0]["it_contact"] or "[]")) if rows else []
+    found = store.mailboxes.unit(unit)
+    return list(found.it_contacts) if found else []

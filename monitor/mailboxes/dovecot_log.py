@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from monitor.store import Store, utcnow
+from monitor.store import Store
 
 _TS = (
     r"(?:(?P<iso>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?(?P<tz>[+-]\d\d:?\d\d|Z)?"
@@ -64,7 +64,7 @@ def fingerprint(path: Path) -> str:
     return hashlib.blake2b(head, digest_size=16).hexdigest() if head else ""
 
 
-class _Clock:
+class LogClock:
     """Turns the log's local timestamps into ISO times with their offset; syslog lines have no year."""
 
     def __init__(self, tz: tzinfo, year: int) -> None:
@@ -113,7 +113,7 @@ def _marked_lines(text: str, end: int) -> list[int]:
     return found
 
 
-def parse_events(text: str, master_user: str, clock: _Clock, end: int | None = None) -> Iterator[Event]:
+def parse_events(text: str, master_user: str, clock: LogClock, end: int | None = None) -> Iterator[Event]:
     """The login events in ``text`` (complete lines, up to ``end``), in order, as tuples in COLUMNS order."""
     end = len(text) if end is None else end
     pending_master: dict[str, str] = {}
@@ -146,11 +146,10 @@ def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> Inges
     fp = fingerprint(path)
     if not fp:
         return report
-    positions = store.db.table("log_positions")
-    row = next(iter(positions.rows_where("fingerprint = ?", [fp])), None)
-    offset = int(row["offset"]) if row else 0
+    stored = store.logins.position(fp)
+    offset = stored[1] if stored else 0
     report.start_offset = offset
-    clock = _Clock(tz, datetime.fromtimestamp(path.stat().st_mtime, tz).year)
+    clock = LogClock(tz, datetime.fromtimestamp(path.stat().st_mtime, tz).year)
     with path.open("rb") as fh:
         fh.seek(offset)
         tail = b""
@@ -166,13 +165,8 @@ def ingest_file(store: Store, path: Path, master_user: str, tz: tzinfo) -> Inges
             text = data[:cut].decode("utf-8", "replace")
             report.lines += text.count("\n")
             batch = list(parse_events(text, master_user, clock))
-            with store.db.atomic():
-                inserted = store.record_login_events(batch)
-                offset += cut
-                positions.upsert(
-                    {"fingerprint": fp, "path": str(path), "offset": offset, "updated": utcnow()},
-                    pk="fingerprint",
-                )
+            offset += cut
+            inserted = store.logins.record_batch(batch, fp, str(path), offset)
             report.new_events += inserted
             report.duplicates += len(batch) - inserted
     report.end_offset = offset

@@ -11,9 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.mailboxes.calendar import Calendar
-from monitor.store import Store
-from monitor.store.requests import last_resets, list_requests
-from monitor.store.unit_people import latest_changes
+from monitor.store import Store, utcnow
 from rules.accounts import all_account_rules, check_compliance, mailbox_state
 from rules.base import Finding
 from rules.mailbox_facts import AccountProfile, HandoverChange, LoginFact, MailboxFacts
@@ -61,38 +59,39 @@ def gather_facts(store: Store, now: datetime, tz: ZoneInfo, profile: AccountProf
 
     Activity comes from login_days (one row per user and day, kept at ingest), not from every event.
     """
-    db = store.db
-    last_login = _last_logins(store, now, tz)
-    for row in db.table("last_login").rows:
-        when = datetime.fromisoformat(row["time"])
-        if when <= now and (row["user"] not in last_login or last_login[row["user"]] < when):
-            last_login[row["user"]] = when
-    login_times, sources = _login_days(store, now - timedelta(days=WINDOW_DAYS), now, bool(profile.trusted_networks))
-    recent_logins, recent_failures = _recent(store, now, tz, profile)
-    status = {r["address"]: r for r in db.table("mailbox_status").rows}
-    history = {(r["address"], r["status"]): r["since"] for r in db.table("mailbox_history").rows}
-    resets = last_resets(store)
-    changes = latest_changes(store)
+    with store.snapshot():
+        last_login = _last_logins(store, now, tz)
+        for user, stamp in store.logins.imported_last_logins():
+            when = datetime.fromisoformat(stamp)
+            if when <= now and (user not in last_login or last_login[user] < when):
+                last_login[user] = when
+        login_times, sources = _login_days(
+            store, now - timedelta(days=WINDOW_DAYS), now, bool(profile.trusted_networks)
+        )
+        recent_logins, recent_failures = _recent(store, now, tz, profile)
+        status = store.mailboxes.swept()
+        history = store.mailboxes.status_history()
+        directory = store.mailboxes.mailboxes()
+        resets = store.requests.last_resets()
+        changes = store.unit_people.latest_changes()
     boxes = []
-    for address, display_name, unit, kind, status_, created_at, password_changed_at, quota_mb, reset_at in db.execute(
-        "select address, display_name, unit, kind, status, created_at, password_changed_at, quota_mb, "
-        "password_reset_at from mailboxes order by address"
-    ).fetchall():
+    for box in directory:
+        address, unit, kind = box.address, box.unit or "", box.kind
         polled = status.get(address, {})
-        reset = max(filter(None, (_dt(reset_at, tz), _dt(resets.get(address), tz))), default=None)
+        reset = max(filter(None, (_dt(box.password_reset_at, tz), _dt(resets.get(address), tz))), default=None)
         change = changes.get((unit, profile.handover_trigger or ""))
         forwards = polled.get("sieve_forwards")
         boxes.append(
             MailboxFacts(
                 address=address,
-                display_name=display_name or "",
-                unit=unit or "",
-                kind=kind,
-                status=status_,
-                created_at=_dt(created_at, tz),
-                password_changed_at=_dt(password_changed_at, tz),
-                status_changed_at=_dt(history.get((address, status_)), tz),
-                quota_mb=quota_mb,
+                display_name=box.display_name or "",
+                unit=box.unit or "",
+                kind=box.kind,
+                status=box.status,
+                created_at=_dt(box.created_at, tz),
+                password_changed_at=_dt(box.password_changed_at, tz),
+                status_changed_at=_dt(history.get((address, box.status)), tz),
+                quota_mb=box.quota_mb,
                 last_login=last_login.get(address),
                 login_times=login_times.get(address, {}),
                 recent_logins=tuple(recent_logins.get(address, ())),
@@ -129,23 +128,16 @@ def _login_days(
     last = now.date() + timedelta(days=1)  # day strings are in each line's own offset
     dates = {d.isoformat(): d for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
     until = int(now.timestamp())
-    bounds = [first.isoformat(), last.isoformat(), until]
     times: dict[str, dict[date, tuple[int, ...]]] = defaultdict(dict)
     sources: dict[str, set[str]] = defaultdict(set)
-    for user, days, logins, rips in store.db.execute(
-        "select user, group_concat(day, ';'), group_concat(logins, ';'), "
-        "group_concat(case when ? then login_sources end) from login_days "
-        "where day >= ? and day <= ? and latest <= ? and logins is not null group by user",
-        [with_sources, *bounds],
-    ).fetchall():
+    for user, days, logins, rips in store.logins.logins_per_user(
+        first.isoformat(), last.isoformat(), until, with_sources
+    ):
         times[user] = dict(zip(map(dates.__getitem__, days.split(";")), map(_instants, logins.split(";")), strict=True))
         if rips:
             sources[user].update(rips.split(","))
-    for user, day, logins, rips in store.db.execute(
-        "select user, day, logins, login_sources from login_days "
-        "where day >= ? and day <= ? and latest > ? and logins is not null",
-        bounds,
-    ).fetchall():  # days with events after ``now``: only the logins before it count
+    # days with events after ``now``: only the logins before it count
+    for user, day, logins, rips in store.logins.days_ending_after(first.isoformat(), last.isoformat(), until):
         pairs = zip(map(int, logins.split(",")), rips.split(","), strict=True)
         kept = sorted((t, rip) for t, rip in pairs if t <= until)
         if kept:
@@ -163,18 +155,12 @@ def _last_logins(store: Store, now: datetime, tz: ZoneInfo) -> dict[str, datetim
     """Each user's last owner login at or before ``now``."""
     cutoff, until = now.isoformat(), now.timestamp()
     last: dict[str, datetime] = {}
-    for user, when in store.db.execute(
-        "select address, (select max(last_login) from login_days where user = address and last_login <= ?) "
-        "from mailboxes",
-        [cutoff],
-    ).fetchall():
-        if when is not None:
-            last[user] = datetime.fromisoformat(when)
+    for user, stamp in store.logins.last_owner_logins(cutoff):
+        if stamp is not None:
+            last[user] = datetime.fromisoformat(stamp)
     # A day whose last login is after ``now`` may still hold earlier ones.
     low, high = (now.date() - timedelta(days=1)).isoformat(), (now.date() + timedelta(days=1)).isoformat()
-    for user, logins in store.db.execute(
-        "select user, logins from login_days where day >= ? and day <= ? and last_login > ?", [low, high, cutoff]
-    ).fetchall():
+    for user, logins in store.logins.days_with_logins_after(low, high, cutoff):
         before = [int(t) for t in logins.split(",") if int(t) <= until]
         if before:
             when = datetime.fromtimestamp(max(before), tz)
@@ -192,14 +178,10 @@ def _recent(
     low, high = ((now - window).date() - timedelta(days=1)).isoformat(), (now.date() + timedelta(days=1)).isoformat()
     logins: dict[str, list[LoginFact]] = defaultdict(list)
     failures: dict[str, list[LoginFact]] = defaultdict(list)
-    for row in store.db.execute(
-        "select user, logins, login_sources, failures, failure_sources from login_days "
-        "where day >= ? and day <= ? and latest > ?",
-        [low, high, since],
-    ).fetchall():
+    for row in store.logins.recent_days(low, high, int(since)):
         user = row[0]
         for out, times, rips in ((logins, row[1], row[2]), (failures, row[3], row[4])):
-            if times is None:
+            if times is None or rips is None:
                 continue
             for t, rip in sorted(zip((int(t) for t in times.split(",")), rips.split(","), strict=True)):
                 if since < t <= until:
@@ -237,7 +219,7 @@ class RequestReport:
 
 def gather_requests(store: Store, tz: ZoneInfo, unit: str | None = None) -> list[RequestFacts]:
     out = []
-    for row in list_requests(store, unit):
+    for row in store.requests.listed(unit):
         requested = _dt(row["requested_at"], tz)
         if requested is None:
             continue
@@ -281,9 +263,4 @@ def as_of_moment(as_of: date | None, tz: ZoneInfo) -> datetime:
 
 def record_status_changes(store: Store) -> None:
     """Remember since when each mailbox has its directory status (for the departed deadline)."""
-    now = datetime.now(ZoneInfo("UTC")).isoformat(timespec="seconds")
-    store.db.execute(
-        "insert or ignore into mailbox_history (address, status, since) select address, status, ? from mailboxes",
-        [now],
-    )
-    store.db.conn.commit()
+    store.mailboxes.record_status_changes(utcnow())

@@ -13,12 +13,12 @@ import contextlib
 import logging
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from monitor.mailboxes.dovecot_log import _Clock, parse_events
-from monitor.mailboxes.dovecot_log import ingest_file as ingest_file
-from monitor.store import AsyncStore, Store, utcnow
+from monitor.mailboxes.dovecot_log import LogClock, ingest_file, parse_events
+from monitor.store import AsyncStore, Store
 
 log = logging.getLogger("mailmon.follower")
 
@@ -32,48 +32,79 @@ def follow_file_once(store: Store, path: Path, master_user: str, tz: tzinfo) -> 
     return new
 
 
-def follow_journal_once(store: Store, unit: str, master_user: str, tz: tzinfo) -> int:
-    """New events from journald for ``unit`` (e.g. dovecot.service) after the stored cursor."""
+def journal_key(unit: str) -> str:
+    return f"journald:{unit}"
+
+
+def read_journal(unit: str, cursor: str | None) -> tuple[list[str], str | None]:
+    """journald's lines for ``unit`` (e.g. dovecot.service) after ``cursor`` (else the last day), and the
+    cursor after them. Runs journalctl; no store work, so it can run off the store's thread."""
     journalctl = shutil.which("journalctl")
     if journalctl is None:
         raise FileNotFoundError("journalctl is not installed")
-    key = f"journald:{unit}"
-    row = next(iter(store.db.table("log_positions").rows_where("fingerprint = ?", [key])), None)
     args = [journalctl, "-u", unit, "-o", "short-iso", "--no-pager", "--show-cursor"]
-    args += ["--after-cursor", row["path"]] if row else ["--since", "-1d"]
+    args += ["--after-cursor", cursor] if cursor else ["--since", "-1d"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
-    cursor = None
+    after = None
     lines = []
     for line in out.splitlines():
         if line.startswith("-- cursor: "):
-            cursor = line.removeprefix("-- cursor: ").strip()
+            after = line.removeprefix("-- cursor: ").strip()
         else:
             lines.append(line)
-    events = list(parse_events("\n".join(lines) + "\n", master_user, _Clock(tz, datetime.now(tz).year)))
-    with store.db.atomic():
-        new = store.record_login_events(events)
-        if cursor:
-            store.db.table("log_positions").upsert(
-                {"fingerprint": key, "path": cursor, "offset": 0, "updated": utcnow()}, pk="fingerprint"
-            )
-    return new
+    return lines, after
+
+
+def record_journal(store: Store, unit: str, lines: list[str], cursor: str | None, master_user: str, tz: tzinfo) -> int:
+    """Store the events of journald lines and the cursor after them; returns how many events were new."""
+    events = list(parse_events("\n".join(lines) + "\n", master_user, LogClock(tz, datetime.now(tz).year)))
+    if cursor:
+        return store.logins.record_batch(events, journal_key(unit), cursor, 0)
+    return store.logins.record_events(events)
+
+
+def follow_journal_once(store: Store, unit: str, master_user: str, tz: tzinfo) -> int:
+    """New events from journald for ``unit`` after the stored cursor (in the calling thread)."""
+    stored = store.logins.position(journal_key(unit))
+    lines, cursor = read_journal(unit, stored[0] if stored else None)
+    return record_journal(store, unit, lines, cursor, master_user, tz)
+
+
+async def _follow_journal(store: AsyncStore, unit: str, master_user: str, tz: tzinfo) -> int:
+    """journalctl runs off the store's thread; only the position and the events go to the store."""
+    stored = await store.call(lambda s: s.logins.position(journal_key(unit)))
+    lines, cursor = await asyncio.to_thread(read_journal, unit, stored[0] if stored else None)
+    return await store.call(lambda s: record_journal(s, unit, lines, cursor, master_user, tz))
 
 
 async def follow(
-    store: AsyncStore, source: str, master_user: str, tz: tzinfo, stop: asyncio.Event, interval: float = 5.0
+    store: AsyncStore,
+    source: str,
+    master_user: str,
+    tz: tzinfo,
+    stop: asyncio.Event,
+    interval: float = 5.0,
+    on_health: Callable[[bool], None] = lambda ok: None,
 ) -> None:
-    """Poll ``source`` (a file path, or ``journald:<unit>``) until ``stop`` is set."""
+    """Poll ``source`` (a file path, or ``journald:<unit>``) until ``stop`` is set; ``on_health`` hears
+    whether each round could read the log."""
     unit = source.removeprefix("journald:")
     path = Path(source)
     while not stop.is_set():
         try:
             if source.startswith("journald:"):
-                new = await store.call(lambda s: follow_journal_once(s, unit, master_user, tz))
+                new = await _follow_journal(store, unit, master_user, tz)
             else:
                 new = await store.call(lambda s: follow_file_once(s, path, master_user, tz))
+            on_health(True)
             if new:
                 log.info("log follower: %d new login events from %s", new, source)
         except (OSError, subprocess.SubprocessError) as exc:
+            on_health(False)
             log.warning("log follower: %s: %s", source, exc)
+        except Exception:
+            # The log was read but not stored (e.g. the database stayed locked): the position did not
+            # move either, so the next round reads the same lines again.
+            log.exception("log follower: %s", source)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

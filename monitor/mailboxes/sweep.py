@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from monitor.config import Config, read_secret, split_hostport
 from monitor.mailboxes.forwarding_sources import parse_virtual_aliases, redirect_targets
-from monitor.store import Store, utcnow
+from monitor.store import AsyncStore, Store, utcnow
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 _QUOTA_RESOURCES = re.compile(rb"\(([^)]*)\)\s*$")
@@ -220,12 +220,21 @@ class Poller:
             status.error = f"{type(exc).__name__}: {exc}"[:500]
         return status
 
-    async def poll_all(self, addresses: list[str], concurrency: int) -> list[BoxStatus]:
+    async def poll_all(self, addresses: list[str], concurrency: int, per_second: float = 0.0) -> list[BoxStatus]:
+        """Every box, ``concurrency`` at a time, starting at most ``per_second`` boxes a second (0: no pace)."""
         results: list[BoxStatus | None] = [None] * len(addresses)
         todo = iter(enumerate(addresses))
+        loop = asyncio.get_running_loop()
+        gap = 1.0 / per_second if per_second > 0 else 0.0
+        next_start = loop.time()
 
         async def worker() -> None:
+            nonlocal next_start
             for i, address in todo:
+                if gap:
+                    now = loop.time()
+                    start, next_start = max(next_start, now), max(next_start, now) + gap
+                    await asyncio.sleep(start - now)
                 results[i] = await self.poll(address)
 
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(addresses)))))
@@ -321,18 +330,26 @@ def _government(address: str, org: Any) -> bool:
     return Domains(tuple(org.local_domains), tuple(org.government_domains)).is_government(address)
 
 
-def sweep(config: Config, store: Store, only: str | None = None) -> SweepReport:
+@dataclass
+class SweepResults:
+    """What one sweep read, before it is stored."""
+
+    boxes: list[BoxStatus]
+    last_logins: dict[str, datetime]
+    seconds: float
+
+
+def read_mailboxes(config: Config, addresses: list[str]) -> SweepResults:
+    """Read every mailbox over IMAP and ManageSieve, add virtual-alias forwards and the last_login dict.
+
+    No store work: the service runs this on a thread of its own, and only the short writes of
+    ``save_sweep`` go to the store.
+    """
     started = time.perf_counter()
-    poller = Poller(config)
-    if only:
-        addresses = [only.lower()]
-    else:
-        addresses = [
-            r["address"]
-            for r in store.db.table("mailboxes").rows_where("status in ('active', 'suspended')", order_by="address")
-        ]
-    report = SweepReport(boxes=len(addresses))
-    results = asyncio.run(poller.poll_all(addresses, config.dovecot.sweep_concurrency))
+    dovecot = config.dovecot
+    results = asyncio.run(
+        Poller(config).poll_all(addresses, dovecot.sweep_concurrency, dovecot.sweep_boxes_per_second)
+    )
     aliases: dict[str, list[str]] = {}
     for path in config.dovecot.virtual_alias_maps:
         aliases.update(parse_virtual_aliases(path.read_text("utf-8", "replace")))
@@ -340,19 +357,37 @@ def sweep(config: Config, store: Store, only: str | None = None) -> SweepReport:
         for target in aliases.get(result.address, []):
             if not _government(target, config.organization):
                 result.sieve_forwards.append(f"{target} (virtual_alias_maps)")
-    last_logins = {}
+    last_logins: dict[str, datetime] = {}
     if config.dovecot.last_login_dict is not None:
         from zoneinfo import ZoneInfo
 
         from monitor.mailboxes.dovecot_log import read_last_login_dict
 
         last_logins = read_last_login_dict(config.dovecot.last_login_dict, ZoneInfo(config.organization.timezone))
-    with store.db.atomic():
-        store.db.table("mailbox_status").upsert_all((r.row() for r in results), pk="address")
-        store.db.table("last_login").upsert_all(
-            ({"user": u, "time": t.isoformat(), "source": "last_login dict"} for u, t in last_logins.items()),
-            pk="user",
-        )
-    report.errors = sum(1 for r in results if r.error)
-    report.seconds = time.perf_counter() - started
-    return report
+    return SweepResults(results, last_logins, time.perf_counter() - started)
+
+
+def addresses_to_sweep(store: Store, only: str | None = None) -> list[str]:
+    return [only.lower()] if only else store.mailboxes.to_sweep()
+
+
+def save_sweep(store: Store, results: SweepResults) -> SweepReport:
+    """Store each mailbox's status and the imported last logins; returns the sweep's summary."""
+    store.mailboxes.save_sweep([r.row() for r in results.boxes])
+    if results.last_logins:
+        store.logins.save_last_logins(results.last_logins, "last_login dict")
+    errors = sum(1 for r in results.boxes if r.error)
+    return SweepReport(boxes=len(results.boxes), errors=errors, seconds=results.seconds)
+
+
+def sweep(config: Config, store: Store, only: str | None = None) -> SweepReport:
+    """One sweep in the calling thread (`mailmon sweep`)."""
+    return save_sweep(store, read_mailboxes(config, addresses_to_sweep(store, only)))
+
+
+async def sweep_beside(config: Config, store: AsyncStore, only: str | None = None) -> SweepReport:
+    """One sweep from the event loop: the mailboxes are read on a thread of their own, the store is
+    only asked for the list and given the results."""
+    addresses = await store.call(lambda s: addresses_to_sweep(s, only))
+    results = await asyncio.to_thread(read_mailboxes, config, addresses)
+    return await store.call(lambda s: save_sweep(s, results))

@@ -1,6 +1,6 @@
 """An asyncio client for clamd's INSTREAM (the ``virus`` rule's evidence).
 
-Why our own client (DEPS.md §6): the PyPI clients (clamd, pyclamd) block, send 1–4 KiB chunks,
+Why our own client (docs/libraries.md, "clamd client"): the PyPI clients (clamd, pyclamd) block, send 1–4 KiB chunks,
 have no connect timeout, leak sockets on refusal and lose clamd's size-limit reply. This one:
 
 * speaks ``zINSTREAM\\0`` then ``<uint32 length><bytes>``… ``<uint32 0>``, in 256 KiB chunks with

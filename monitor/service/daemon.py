@@ -1,10 +1,15 @@
 """`mailmon run`: the composition root. One process runs the SMTP filter, the Dovecot log follower,
-the scheduled jobs (sweeps, retention), and tells systemd how it is doing.
+the scheduled jobs (monitor/service/jobs.py), the operators' console (monitor/web), and tells
+systemd how it is doing.
 
-Lifecycle (STYLE.md G11, G12): READY only once the filter answers; WATCHDOG pings from the event
-loop (a stalled loop gets the service restarted); SIGTERM/SIGINT stop intake first, give messages
-being checked time to finish, then flush and exit 0 (a second signal is harmless); SIGHUP
-validates the whole new config and swaps it only if it is good.
+The filter, the batch work and the console's pages each have a store connection on a thread of
+their own, so a sweep, a digest, an ingest or the console's background evaluation never holds up
+an SMTP answer, and a page never waits behind either.
+
+Lifecycle: READY only once the filter answers; WATCHDOG pings from the event loop (a stalled loop
+gets the service restarted); SIGTERM/SIGINT stop intake first, give messages being checked time to
+finish, then flush and exit 0 (a second signal is harmless); SIGHUP validates the whole new config
+and swaps it only if it is good.
 """
 
 from __future__ import annotations
@@ -25,26 +30,23 @@ from prometheus_client import CollectorRegistry
 
 from exporters.metrics.http import MetricsServer, serve_metrics
 from exporters.metrics.instruments import Metrics
-from exporters.notify import outbox
-from exporters.notify.alerts import daily_digest, enqueue_new_findings
-from exporters.notify.outbox import OutboxSender
-from exporters.reports.report import enqueue_reminders
 from monitor.config import CREDENTIALS, Config, ConfigError, load_config, split_hostport
-from monitor.mailboxes.calendar import Calendar
+from monitor.mailboxes.calendar import calendar_for
 from monitor.mailboxes.log_follower import follow
+from monitor.service.jobs import Jobs
 from monitor.service.sdnotify import notify, watchdog_interval
 from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
-from monitor.store import AsyncStore, Store
+from monitor.store import AsyncStore
 from monitor.store.files import is_spool_leftover, private_dir
+from monitor.store.pending import PendingWrites
+from monitor.version import VERSION
 from monitor.web.server import ConsoleServer
-from monitor.web.summaries import COUNT_SECONDS, count_findings
-from monitor.web.summaries import refresh as refresh_mailbox_view
+from monitor.web.summaries import COUNT_SECONDS
 
 log = logging.getLogger("mailmon.daemon")
 
-VERSION = "0.1.0"
 WARMUP_MESSAGE = b"From: a@b.c\r\nSubject: warm-up\r\n\r\nx\r\n"
 
 
@@ -52,12 +54,15 @@ class Daemon:
     def __init__(self, config_path: Path, config: Config, *, jobs: bool = True) -> None:
         self.config_path = config_path
         self.config = config
+        self.with_jobs = jobs  # False: `mailmon filter`, the filter alone
         # Worker processes inherit the environment and have no business with secrets: they are not
         # told where the credentials are. Reloads still expand ${CREDENTIALS_DIRECTORY} from here.
         self.environ = {CREDENTIALS: os.environ.pop(CREDENTIALS)} if CREDENTIALS in os.environ else {}
-        self.jobs = jobs  # False: `mailmon filter`, the filter alone
         self.stop = asyncio.Event()
-        self.store = AsyncStore(config.storage.database)
+        timeout = config.storage.lock_timeout_seconds
+        self.store = AsyncStore(config.storage.database, name="filter-store", lock_timeout=timeout)
+        self.batch_store = AsyncStore(config.storage.database, name="batch-store", lock_timeout=timeout)
+        self.pending: PendingWrites | None = None
         self.handler: FilterHandler | None = None
         self.server: asyncio.base_events.Server | None = None
         self.scheduler: AsyncIOScheduler | None = None
@@ -65,7 +70,7 @@ class Daemon:
         self.connections = Connections(config.filter.max_connections)
         self.started_at = datetime.now(UTC)
         self.metrics_server: MetricsServer | None = None
-        self.last_sweep: str = "chưa / not yet"
+        self.jobs: Jobs | None = None
         self.console: ConsoleServer | None = None
 
     # -- start ----------------------------------------------------------------------------
@@ -83,24 +88,27 @@ class Daemon:
             if is_spool_leftover(stale):
                 stale.unlink()
         await self.store.open()
+        await self.batch_store.open()
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, version=VERSION)
-        self.calendar = Calendar()
         tz = ZoneInfo(config.organization.timezone)
-        self.metrics.add_store_collector(config.storage.database, config.account_profile(), self.calendar, tz)
-        await self.store.call(outbox.ensure_schema)
-        self.handler = FilterHandler(config, self.store, events=self.metrics)
+        self.metrics.add_store_collector(
+            config.storage.database, config.account_profile(), calendar_for(config.calendar), tz
+        )
+        self.jobs = Jobs(config, self.batch_store, self.metrics)
+        self.pending = PendingWrites(self.store, self.metrics.store_pending)
+        self.handler = FilterHandler(config, self.store, events=self.metrics, pending=self.pending)
         await self.handler.workers.warm_up(self.handler.settings, WARMUP_MESSAGE)
         # Everything built so far lives as long as the daemon: out of the collector's sight, a full
         # collection no longer walks it in the middle of serving (tens of ms of event-loop stall).
         gc.freeze()
         host, port = split_hostport(config.filter.listen)
         self.server = await loop.create_server(self._protocol, host, port)
-        if self.jobs:  # `mailmon run` serves metrics; `mailmon filter` is the filter alone
+        if self.with_jobs:  # `mailmon run` serves metrics; `mailmon filter` is the filter alone
             mhost, mport = split_hostport(config.daemon.metrics_listen)
             self.metrics_server = await serve_metrics(self.registry, mhost, mport)
         await self._wait_answering(host, port)
-        if self.jobs and config.web.enabled:  # the operators' console (monitor/web)
+        if self.with_jobs and config.web.enabled:  # the operators' console (monitor/web)
             self.console = ConsoleServer(lambda: self.config, self.config_path, self.health)
             if not await self.console.start():
                 self.console = None
@@ -149,26 +157,28 @@ class Daemon:
         raise RuntimeError(f"the filter does not answer on {host}:{port}")
 
     def _start_jobs(self) -> None:
-        if not self.jobs:
+        if not self.with_jobs or self.jobs is None:
             return
         config = self.config
+        jobs = self.jobs
+        jobs.config = config
         tz = ZoneInfo(config.organization.timezone)
         scheduler = AsyncIOScheduler(
             timezone=tz, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
         )
         if config.dovecot.master_password_file is not None:
             scheduler.add_job(
-                self._sweep,
+                jobs.sweep,
                 "interval",
                 minutes=config.daemon.sweep_interval_minutes,
                 id="sweep",
                 next_run_time=datetime.now(tz) + timedelta(seconds=30),
                 replace_existing=True,
             )
-        scheduler.add_job(self._retention, "cron", hour=2, minute=15, id="retention", replace_existing=True)
+        scheduler.add_job(jobs.retention, "cron", hour=2, minute=15, id="retention", replace_existing=True)
         if config.alerts.enabled:
             scheduler.add_job(
-                self._alerts,
+                jobs.alerts,
                 "interval",
                 seconds=config.alerts.flush_interval_seconds,
                 id="alerts",
@@ -177,7 +187,7 @@ class Daemon:
             )
             hour, minute = (int(x) for x in config.daemon.digest_time.split(":"))
             scheduler.add_job(
-                self._digest,
+                jobs.digest,
                 "cron",
                 day_of_week="mon-sat",
                 hour=hour,
@@ -185,9 +195,9 @@ class Daemon:
                 id="digest",
                 replace_existing=True,
             )
-        if config.web.enabled:
+        if config.web.enabled:  # what the console's pages read, kept up to date beside them
             scheduler.add_job(
-                self._mailbox_view,
+                jobs.mailbox_view,
                 "interval",
                 minutes=config.web.mailbox_refresh_minutes,
                 id="mailbox_view",
@@ -195,7 +205,7 @@ class Daemon:
                 replace_existing=True,
             )
             scheduler.add_job(
-                self._finding_counts,
+                jobs.finding_counts,
                 "interval",
                 seconds=COUNT_SECONDS,
                 id="finding_counts",
@@ -207,49 +217,27 @@ class Daemon:
         if config.daemon.log_source:
             self.tasks.append(
                 asyncio.create_task(
-                    follow(self.store, config.daemon.log_source, config.dovecot.master_user, tz, self.stop)
+                    follow(
+                        self.batch_store,
+                        config.daemon.log_source,
+                        config.dovecot.master_user,
+                        tz,
+                        self.stop,
+                        on_health=lambda ok: self.metrics.dependency_up("log_follower", ok),
+                    )
                 )
             )
 
-    # -- jobs -----------------------------------------------------------------------------
-    async def _sweep(self) -> None:
-        from monitor.mailboxes.sweep import sweep
+    async def _watchdog(self, interval: float) -> None:
+        while not self.stop.is_set():
+            notify("WATCHDOG=1", f"STATUS={self.status()}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), interval)
 
-        config = self.config
-        try:
-            report = await self.store.call(lambda store: sweep(config, store))
-        except Exception:
-            log.exception("sweep failed")
-            self.metrics.sweep_finished(0.0, ok=False)
-            self.metrics.dependency_error("imap")
-            return
-        self.metrics.sweep_finished(report.seconds, ok=report.errors < report.boxes or report.boxes == 0)
-        self.metrics.dependency_up("imap", report.errors < report.boxes or report.boxes == 0)
-        self.last_sweep = datetime.now(UTC).isoformat(timespec="seconds")
-        log.info("sweep: %d mailboxes in %.1fs, %d errors", report.boxes, report.seconds, report.errors)
-
-    async def _mailbox_view(self) -> None:
-        """The console's mailboxes page: every mailbox evaluated anew, on a connection of its own."""
-        config = self.config
-        try:
-            n = await asyncio.to_thread(
-                refresh_mailbox_view,
-                config.storage.database,
-                config.account_profile(),
-                self.calendar,
-                ZoneInfo(config.organization.timezone),
-            )
-            log.debug("console: %d mailboxes evaluated", n)
-        except Exception:
-            log.exception("console: mailbox evaluation failed (the page shows the previous one)")
-
-    async def _finding_counts(self) -> None:
-        """The console's overview: findings counted by day, unit and rule as they arrive."""
-        try:
-            tz = ZoneInfo(self.config.organization.timezone)
-            await asyncio.to_thread(count_findings, self.config.storage.database, tz)
-        except Exception:
-            log.exception("console: counting findings failed (the next pass goes on from the same place)")
+    def status(self) -> str:
+        in_flight = self.handler.in_flight if self.handler else 0
+        last_sweep = self.jobs.last_sweep if self.jobs else "-"
+        return f"Đang lọc / filtering; {in_flight} thư đang kiểm tra / in flight; quét cuối / last sweep {last_sweep}"
 
     def health(self) -> dict[str, bool | None]:
         """What the console's overview shows: each dependency's last call (None: not called yet)."""
@@ -263,73 +251,6 @@ class Daemon:
             for sample in metric.samples:
                 found[sample.labels["dependency"]] = sample.value == 1
         return found
-
-    async def _alerts(self) -> None:
-        """Urgent findings recorded since the last run go to the units' IT contacts; then send the outbox."""
-        config = self.config
-        now = datetime.now(ZoneInfo(config.organization.timezone))
-        fallback = config.alerts.fallback_to
-        try:
-            profile = config.account_profile()
-            await self.store.call(lambda s: enqueue_new_findings(s, now, self.calendar, profile, fallback))
-            sender = OutboxSender(
-                config.alerts.relay,
-                config.alerts.starttls,
-                config.alerts.username or None,
-                config.alerts.password_file,
-                config.alerts.from_address,
-                metrics=self.metrics,
-            )
-            await sender.flush(self.store)
-        except Exception:
-            log.exception("alerts job failed (the outbox keeps every mail for the next run)")
-
-    async def _digest(self) -> None:
-        config = self.config
-        now = datetime.now(ZoneInfo(config.organization.timezone))
-        profile = config.account_profile()
-        fallback = config.alerts.fallback_to
-        try:
-            await self.store.call(lambda s: daily_digest(s, now, self.calendar, profile, fallback))
-            await self.store.call(lambda s: enqueue_reminders(s, now, self.calendar, profile, fallback))
-        except Exception:
-            log.exception("digest job failed")
-
-    async def _retention(self) -> None:
-        config = self.config
-
-        def clean(store: Store) -> int:
-            cutoff = (datetime.now(UTC) - timedelta(days=config.daemon.retention_days_findings)).isoformat()
-            qcutoff = (datetime.now(UTC) - timedelta(days=config.daemon.retention_days_quarantine)).isoformat()
-            removed = 0
-            for row in store.db.table("quarantine").rows_where("time < ? and status != 'deleted'", [qcutoff]):
-                Path(row["path"]).unlink(missing_ok=True)
-                store.set_quarantine_status(row["id"], "deleted")
-                removed += 1
-            windows = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-            with store.db.atomic():
-                store.db.execute("delete from findings where time < ?", [cutoff])
-                store.db.execute("delete from messages where time < ?", [cutoff])
-                # The sending windows look back one day at most.
-                store.db.execute("delete from send_events where time < ?", [windows])
-            return removed
-
-        removed = await self.store.call(clean)
-        log.info(
-            "retention: %d quarantined messages past %d days deleted", removed, config.daemon.retention_days_quarantine
-        )
-
-    async def _watchdog(self, interval: float) -> None:
-        while not self.stop.is_set():
-            notify("WATCHDOG=1", f"STATUS={self.status()}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), interval)
-
-    def status(self) -> str:
-        in_flight = self.handler.in_flight if self.handler else 0
-        return (
-            f"Đang lọc / filtering; {in_flight} thư đang kiểm tra / in flight; quét cuối / last sweep {self.last_sweep}"
-        )
 
     # -- reload and stop ------------------------------------------------------------------
     async def reload(self) -> None:
@@ -392,7 +313,10 @@ class Daemon:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if handler is not None:
             handler.close()
+        if self.pending is not None:
+            await self.pending.close()
         await self.store.close()
+        await self.batch_store.close()
         log.info("mailmon stopped")
 
 

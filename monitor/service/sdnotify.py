@@ -1,6 +1,7 @@
 """sd_notify(3) without a dependency: READY, STATUS (UTF-8), WATCHDOG, STOPPING.
 
-sdnotify (PyPI) encodes as Latin-1 and silently drops Vietnamese STATUS text (DEPS.md §12).
+sdnotify (PyPI) encodes as Latin-1 and silently drops Vietnamese STATUS text (docs/libraries.md,
+"systemd notification").
 """
 
 from __future__ import annotations

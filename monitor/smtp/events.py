@@ -14,13 +14,14 @@ class FilterEvents(Protocol):
         """A message was decided (delivered, quarantined, rejected or held)."""
 
     def finding(self, rule: str, action: str, unit: str | None = None) -> None:
-        """A rule found something in a message; ``unit`` is the directory unit it is about."""
+        """A rule found something in a message; ``unit`` is the directory unit of the first mailbox it
+        is about (monitor/smtp/records.py), None when no unit is known."""
 
     def filter_fail_closed(self, reason: str) -> None:
         """A message was answered 451 so Postfix keeps it; ``reason`` says what failed."""
 
     def dependency_up(self, dependency: str, up: bool) -> None:
-        """The last call to a dependency (clamd, rspamd, reinject) worked or failed."""
+        """The last call to a dependency (clamd, rspamd, reinject) worked or failed (a failure is counted)."""
 
     def spam_unscored(self, outcome: str) -> None:
         """rspamd could not score a message; ``outcome`` is "passed" (fail_open) or "deferred" (451)."""

@@ -24,18 +24,24 @@ log = logging.getLogger("mailmon.filter")
 DECIDE_AT = 2
 
 
-async def record_failure(store: AsyncStore, io: Executor, spool: Spool, queue_id: str, reason: str) -> int:
-    """Count this failure; how many the message has had (0 when the store could not say: 451 then)."""
+async def record_failure(store: AsyncStore, io: Executor, spool: Spool, queue_id: str, reason: str) -> int | None:
+    """Count this failure; how many the message has had, or None when the store could not count it.
+
+    The count decides the answer, so it is written now, not queued: the write waits for the lock up
+    to ``[storage] lock_timeout_seconds`` on the filter's store thread (the event loop goes on), and
+    if it still fails the message is answered 451 uncounted — Postfix keeps it and the next attempt
+    counts. A lost count can only delay a decision by one retry, never lose the message.
+    """
     key = (
         f"queue:{queue_id}"
         if queue_id
         else "sha256:" + await asyncio.get_running_loop().run_in_executor(io, _digest, spool)
     )
     try:
-        return await store.call(lambda s: s.record_worker_failure(key, reason))
+        return await store.call(lambda s: s.worker_failures.record(key, reason))
     except Exception:
         log.exception("could not record a worker failure queue_id=%s", queue_id)
-        return 0
+        return None
 
 
 def decided(

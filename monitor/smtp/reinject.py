@@ -1,12 +1,12 @@
 """Hand a filtered message back to Postfix's reinjection listener, streaming from the spool.
 
-DEPS.md §2: stdlib smtplib in a bounded thread pool is as fast as aiosmtplib on small mail, faster
-and ~110 MB leaner on 41 MB mail, and never upgrades to TLS on its own (aiosmtplib's opportunistic
-STARTTLS failed on a self-signed reinjection port). ``smtplib.SMTP.sendmail`` wants the whole
-message as one ``bytes``, so the transaction is driven command by command here and the body is
-sent from ``spool.open()`` in 256 KiB chunks, with every bare CR or LF made a CRLF (no smuggling
-at a relay that ends lines at a bare LF), the ``X-Mailmon`` fields a sender wrote removed from the
-header block, and dot-stuffed per chunk.
+Why smtplib (docs/libraries.md, "Re-injection"): stdlib smtplib in a bounded thread pool is as fast
+as aiosmtplib on small mail, faster and ~110 MB leaner on 41 MB mail, and never upgrades to TLS on
+its own (aiosmtplib's opportunistic STARTTLS failed on a self-signed reinjection port).
+``smtplib.SMTP.sendmail`` wants the whole message as one ``bytes``, so the transaction is driven
+command by command here and the body is sent from ``spool.open()`` in 256 KiB chunks, with every
+bare CR or LF made a CRLF (no smuggling at a relay that ends lines at a bare LF), the ``X-Mailmon``
+fields a sender wrote removed from the header block, and dot-stuffed per chunk.
 
 Failures raise ``ReinjectError``. ``temporary=True`` means "answer 4xx, Postfix keeps the message
 and retries": connection problems, timeouts, any 4xx, and anything unexpected. Only a 5xx to MAIL

@@ -8,28 +8,44 @@ or an operator runs `mailmon senders release ADDRESS`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from monitor.config import RateLimit
 from monitor.store import Store
+from monitor.store.senders import HeldSender, WindowCounts
 
 
 @dataclass(frozen=True)
-class Limits:
+class SendingWindow:
+    """How much one sender may send before it is held."""
+
     messages_per_hour: int
     external_recipients_per_hour: int
     external_recipients_per_day: int
 
 
-# Defaults by mailbox kind, and why: an official writes a few dozen messages on a busy day; a
-# unit box sends circulars to many units. Microsoft 365 allows 10,000 recipients a day to any
-# mailbox, far above what a compromised official box should be able to send unnoticed.
-DEFAULT_LIMITS = {
-    "personal": Limits(messages_per_hour=60, external_recipients_per_hour=60, external_recipients_per_day=300),
-    "admin": Limits(messages_per_hour=60, external_recipients_per_hour=60, external_recipients_per_day=300),
-    "unit": Limits(messages_per_hour=120, external_recipients_per_hour=150, external_recipients_per_day=800),
-    "agency": Limits(messages_per_hour=200, external_recipients_per_hour=300, external_recipients_per_day=1500),
+# Defaults by mailbox kind ([ratelimit.limits.<kind>] in config.toml overrides them), and why: an
+# official writes a few dozen messages on a busy day; a unit box sends circulars to many units.
+# Microsoft 365 allows 10,000 recipients a day to any mailbox, far above what a compromised
+# official box should be able to send unnoticed.
+DEFAULT_WINDOWS: Mapping[str, SendingWindow] = {
+    "personal": SendingWindow(messages_per_hour=60, external_recipients_per_hour=60, external_recipients_per_day=300),
+    "admin": SendingWindow(messages_per_hour=60, external_recipients_per_hour=60, external_recipients_per_day=300),
+    "unit": SendingWindow(messages_per_hour=120, external_recipients_per_hour=150, external_recipients_per_day=800),
+    "agency": SendingWindow(
+        messages_per_hour=200, external_recipients_per_hour=300, external_recipients_per_day=1500
+    ),
 }
+
+
+def windows(config: RateLimit) -> dict[str, SendingWindow]:
+    """The windows by mailbox kind: the defaults, with the kinds config.toml sets replaced."""
+    merged = dict(DEFAULT_WINDOWS)
+    for kind, window in config.limits.items():
+        merged[kind] = SendingWindow(**window.model_dump())
+    return merged
 
 
 @dataclass(frozen=True)
@@ -40,16 +56,29 @@ class Hold:
 
 
 def held(store: Store, sender: str, now: datetime) -> Hold | None:
-    row = next(iter(store.db.table("held_senders").rows_where("sender = ?", [sender.lower()])), None)
-    if row is None or row["released_at"]:
+    """The sender's running hold, if any."""
+    row = store.senders.hold_of(sender)
+    if row is None:
         return None
-    until = datetime.fromisoformat(row["until"])
-    return Hold(sender, until, row["reason"]) if until > now else None
+    until = datetime.fromisoformat(row.until)
+    return Hold(sender, until, row.reason) if until > now else None
 
 
-def kind_of(store: Store, sender: str) -> str:
-    row = next(iter(store.db.table("mailboxes").rows_where("address = ?", [sender.lower()])), None)
-    return str(row["kind"]) if row else "personal"
+def over_window(counts: WindowCounts, window: SendingWindow) -> str | None:
+    """Which window the counts exceed, in one line (Vietnamese / English); None if none."""
+    if counts.messages_hour > window.messages_per_hour:
+        return f"{counts.messages_hour} thư trong 1 giờ > {window.messages_per_hour} / messages in an hour"
+    if counts.external_hour > window.external_recipients_per_hour:
+        return (
+            f"{counts.external_hour} người nhận bên ngoài trong 1 giờ > {window.external_recipients_per_hour} "
+            "/ external recipients in an hour"
+        )
+    if counts.external_day > window.external_recipients_per_day:
+        return (
+            f"{counts.external_day} người nhận bên ngoài trong 24 giờ > {window.external_recipients_per_day} "
+            "/ external recipients in a day"
+        )
+    return None
 
 
 def record_and_check(
@@ -58,7 +87,7 @@ def record_and_check(
     recipients: list[tuple[str, bool]],
     message_id: str,
     now: datetime,
-    limits: dict[str, Limits],
+    limits: Mapping[str, SendingWindow],
     cooldown: timedelta,
 ) -> str | None:
     """Count this message; if the sender is now over a window, hold it and say which limit.
@@ -66,71 +95,21 @@ def record_and_check(
     ``message_id`` is the key that makes one message (sender_identity.queue_key: Postfix's queue
     id), kept in the column of that name; never the sender's Message-ID header, which anyone can reuse.
     """
-    sender = sender.lower()
-    stamp = now.astimezone(UTC).isoformat()
-    db = store.db
-    with db.atomic():
-        db.table("send_events").insert_all(
-            {"sender": sender, "time": stamp, "rcpt": r.lower(), "external": int(ext), "message_id": message_id}
-            for r, ext in recipients
-        )
-        hour = (now - timedelta(hours=1)).astimezone(UTC).isoformat()
-        day = (now - timedelta(days=1)).astimezone(UTC).isoformat()
-        messages, ext_hour = db.execute(
-            "select count(distinct message_id), count(distinct case when external = 1 then rcpt end) "
-            "from send_events where sender = ? and time > ?",
-            [sender, hour],
-        ).fetchone()
-        (ext_day,) = db.execute(
-            "select count(distinct rcpt) from send_events where sender = ? and external = 1 and time > ?",
-            [sender, day],
-        ).fetchone()
-        limit = limits.get(kind_of(store, sender), limits["personal"])
-        reason = None
-        if messages > limit.messages_per_hour:
-            reason = f"{messages} thư trong 1 giờ > {limit.messages_per_hour} / messages in an hour"
-        elif ext_hour > limit.external_recipients_per_hour:
-            reason = (
-                f"{ext_hour} người nhận bên ngoài trong 1 giờ > {limit.external_recipients_per_hour} "
-                "/ external recipients in an hour"
-            )
-        elif ext_day > limit.external_recipients_per_day:
-            reason = (
-                f"{ext_day} người nhận bên ngoài trong 24 giờ > {limit.external_recipients_per_day} "
-                "/ external recipients in a day"
-            )
-        if reason:
-            db.table("held_senders").upsert(
-                {
-                    "sender": sender,
-                    "since": stamp,
-                    "until": (now + cooldown).astimezone(UTC).isoformat(),
-                    "reason": reason,
-                    "released_at": None,
-                },
-                pk="sender",
-            )
-            # The message that crossed the line is not sent either: forget its events.
-            db.execute(
-                "delete from send_events where sender = ? and message_id = ? and time = ?", [sender, message_id, stamp]
-            )
-    return reason
+    window = limits.get(store.mailboxes.kind_of(sender) or "personal", limits["personal"])
+    stamps = (_utc(now), _utc(now - timedelta(hours=1)), _utc(now - timedelta(days=1)))
+    return store.senders.record_sending(
+        sender, recipients, message_id, stamps, lambda counts: over_window(counts, window), _utc(now + cooldown)
+    )
 
 
-def release(store: Store, sender: str, now: datetime) -> bool:
-    table = store.db.table("held_senders")
-    if not list(table.rows_where("sender = ? and released_at is null", [sender.lower()])):
-        return False
-    with store.db.atomic():
-        table.update(sender.lower(), {"released_at": now.astimezone(UTC).isoformat()})
-        # The operator vouches for what was sent so far: the windows start afresh.
-        store.db.execute("delete from send_events where sender = ?", [sender.lower()])
-    return True
+def release_sender(store: Store, sender: str, now: datetime) -> bool:
+    """An operator lets a held sender send again; False if it was not held."""
+    return store.senders.release(sender, _utc(now))
 
 
-def held_list(store: Store, now: datetime) -> list[dict[str, object]]:
-    return [
-        r
-        for r in store.db.table("held_senders").rows_where("released_at is null", order_by="since")
-        if datetime.fromisoformat(r["until"]) > now
-    ]
+def held_senders(store: Store, now: datetime) -> list[HeldSender]:
+    return store.senders.held(_utc(now))
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

@@ -1,12 +1,13 @@
 """aiosmtpd's SMTP server with a block-wise DATA reader that spools to disk, plus XFORWARD.
 
-Stock aiosmtpd 1.4.6 reads DATA one line at a time (``readuntil`` per line), keeps every line as
-a ``bytearray`` and joins them at the end: a 41 MB message costs ~180 MB of RSS (DEPS.md §1) and
-one Python iteration per line. ``FilterSMTP.smtp_DATA`` reads the socket in 256 KiB blocks, finds
-the end-of-data line and removes dot-stuffing with ``bytes.find``/``bytes.replace`` on whole
-blocks (``DataDecoder``), and streams the result into a ``Spool`` (memory up to a limit, then a
-0600 file). The handler's ``handle_DATA`` receives a ``SpoolEnvelope`` whose ``spool`` holds the
-content; ``envelope.content`` and ``envelope.original_content`` stay ``None``.
+Stock aiosmtpd 1.4.6 reads DATA one line at a time (``readuntil`` per line), keeps every line as a
+``bytearray`` and joins them at the end: a 41 MB message costs ~180 MB of RSS and one Python
+iteration per line (docs/libraries.md, "SMTP server"). ``FilterSMTP.smtp_DATA`` reads the socket in
+256 KiB blocks, finds the end-of-data line and removes dot-stuffing with
+``bytes.find``/``bytes.replace`` on whole blocks (``DataDecoder``), and streams the result into a
+``Spool`` (memory up to a limit, then a 0600 file). The handler's ``handle_DATA`` receives a
+``SpoolEnvelope`` whose ``spool`` holds the content; ``envelope.content`` and
+``envelope.original_content`` stay ``None``.
 
 Deliberate differences from stock ``smtp_DATA``:
 
@@ -19,6 +20,11 @@ Deliberate differences from stock ``smtp_DATA``:
 * after the DATA hook the transaction is reset even if the hook raised (stock keeps the stale
   envelope, so the next MAIL would get "503 nested MAIL command");
 * the deprecated ``process_message`` handler API and ``decode_data=True`` are not supported.
+
+This reaches into private parts of aiosmtpd's ``SMTP`` (``_handle_hooks``, ``_set_post_data_state``,
+the stream reader's buffer), hence the exact pin ``aiosmtpd==1.4.6``. The opt-in streaming hook
+proposed upstream (aio-libs/aiosmtpd#543, "chunked data reading") would make this override
+unnecessary once released.
 
 XFORWARD (https://www.postfix.org/XFORWARD_README.html) lets Postfix pass the original client and
 its queue id through the filter. Like Postfix's own ``smtpd_authorized_xforward_hosts``, only peers

@@ -1,6 +1,6 @@
 """A received message body: in memory while small, spilled to a private file when large.
 
-Stock aiosmtpd holds a message about 4× in memory (DEPS.md §1: 41 MB → ~180 MB RSS). The filter
+Stock aiosmtpd holds a message about 4× in memory (docs/libraries.md, "SMTP server": 41 MB → ~180 MB RSS). The filter
 instead streams DATA into a ``Spool``: the first ``memory_limit`` bytes stay in a ``bytearray``; the
 first write that would go past it moves everything to a file created with ``O_EXCL`` and mode 0600
 (``tempfile.mkstemp``) in the spool directory, so a message costs at most ``memory_limit`` of RAM.

@@ -73,21 +73,21 @@ class _Worker:
         )
         self.proc.start()
         child.close()
-        self.conn: Connection = parent
+        self.pipe: Connection = parent
         self.pid: int = self.proc.pid or 0
         self.settings_version = -1
         self.exitcode: int | None = None  # once ended
 
     def wait_ready(self) -> None:
-        if not self.conn.poll(_START_SECONDS):
+        if not self.pipe.poll(_START_SECONDS):
             raise WorkerFailed("worker did not start")
-        kind, _ = self.conn.recv()
+        kind, _ = self.pipe.recv()
         if kind != "ready":
             raise WorkerFailed(f"worker said {kind!r} at start")
 
     def round_trip(self, job: tuple[Any, ...]) -> Any:
-        self.conn.send(job)
-        return self.conn.recv()
+        self.pipe.send(job)
+        return self.pipe.recv()
 
     def cpu_seconds(self) -> float:
         """CPU of the process and its finished children (bsdtar), from /proc."""
@@ -112,7 +112,7 @@ class _Worker:
         self.proc.join(timeout=10)
         self.exitcode = self.proc.exitcode
         with contextlib.suppress(OSError):
-            self.conn.close()
+            self.pipe.close()
         with contextlib.suppress(ValueError):
             self.proc.close()
 

@@ -1,153 +1,112 @@
-"""The SQLite store (sqlite-utils): findings, filtered messages and the quarantine index.
+"""The store: every SQL statement mailmon runs, as named methods grouped by topic.
 
-The schema is versioned with sqlite-utils migrations; WAL with synchronous=NORMAL. One connection
-is owned by one thread: ``AsyncStore`` runs every call on a single-thread executor so blocking
-SQLite work never runs on the event loop (DEPS.md §7).
+``Store`` is one connection (monitor/store/connection.py) and one object per topic: ``messages``
+(filtered messages, findings, what each is about), ``quarantine`` (the index of kept messages and
+who each is from and to), ``releases`` (who released what, why), ``worker_failures`` (messages
+that broke an evaluation worker), ``logins``, ``mailboxes`` (the directory and sweep results),
+``unit_people`` (each unit's head and box holder over time), ``requests`` (requests to the IT
+department), ``senders`` (sending windows, held senders), ``outbox`` (alert mail), ``retention``,
+``console`` (what the operators' console reads and keeps up to date) and ``console_sessions``
+(its sessions, sign-in attempts and audit trail). The schema is in migrations.py, applied when a
+store opens; the database's files are the owner's only (monitor/store/files.py).
+
+A connection belongs to one thread. ``AsyncStore`` runs a Store on a thread of its own, awaitable
+from the event loop; the service gives the filter one and the batch work (sweeps, digests, the log
+follower, retention, alerting) another, so the filter never waits in a queue behind a sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import sqlite_utils
-
+from monitor.store.connection import DEFAULT_LOCK_TIMEOUT, Database, is_locked
+from monitor.store.console import Console
+from monitor.store.console_sessions import ConsoleRecords
 from monitor.store.files import private_dir, private_file
-from monitor.store.migrations import ADD_LOGIN_DAYS, INSERT_LOGIN_EVENT, migrations
+from monitor.store.logins import Logins
+from monitor.store.mailboxes import Mailboxes
+from monitor.store.messages import Messages
+from monitor.store.migrations import apply_migrations
+from monitor.store.outbox import Outbox
+from monitor.store.quarantine_index import QuarantineIndex
+from monitor.store.records import Concern, FindingRecord, MessageRecord, utcnow
+from monitor.store.releases import Releases
+from monitor.store.requests import Requests
+from monitor.store.retention import Retention
+from monitor.store.senders import Senders
+from monitor.store.unit_people import UnitPeople
+from monitor.store.worker_failures import WorkerFailures
+
+__all__ = [
+    "AsyncStore",
+    "Concern",
+    "FindingRecord",
+    "MessageRecord",
+    "Store",
+    "is_locked",
+    "utcnow",
+]
 
 T = TypeVar("T")
 
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 class Store:
-    """Synchronous store; use from one thread only (or through AsyncStore)."""
+    """The store on one connection; use it from one thread only (or through AsyncStore)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True) -> None:
         private_dir(path.parent)
+        if migrate:
+            apply_migrations(path, lock_timeout)
         self.path = path
-        self.db = sqlite_utils.Database(path)
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        migrations.apply(self.db)
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._db = Database(path, lock_timeout)
         for name in (path.name, path.name + "-wal", path.name + "-shm"):  # 0600 whatever the umask was
             private_file(path.with_name(name))
+        self.messages = Messages(self._db)
+        self.quarantine = QuarantineIndex(self._db)
+        self.releases = Releases(self._db)
+        self.worker_failures = WorkerFailures(self._db)
+        self.logins = Logins(self._db)
+        self.mailboxes = Mailboxes(self._db)
+        self.unit_people = UnitPeople(self._db)
+        self.requests = Requests(self._db)
+        self.senders = Senders(self._db)
+        self.outbox = Outbox(self._db)
+        self.retention = Retention(self._db)
+        self.console = Console(self._db)
+        self.console_sessions = ConsoleRecords(self._db)
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
-    def record_message(self, row: Mapping[str, Any], findings: Iterable[Mapping[str, Any]]) -> int:
-        """One filtered message and its findings, in one transaction; returns the message row id."""
-        message = {**row, "rcpt_tos": json.dumps(list(row.get("rcpt_tos", ())))}
-        message.setdefault("time", utcnow())
-        with self.db.atomic():
-            last_pk = self.db.table("messages").insert(message).last_pk
-            assert isinstance(last_pk, int)
-            message_pk = last_pk
-            common = {
-                k: message.get(k) for k in ("time", "message_id", "queue_id", "mail_from", "rcpt_tos", "direction")
-            }
-            self.db.table("findings").insert_all({**common, **f, "message": message_pk} for f in findings)
-        return message_pk
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes of different topics committed together (the calls inside join it)."""
+        with self._db.write():
+            yield
 
-    def record_login_events(self, events: Iterable[Sequence[object]]) -> int:
-        """Store login events (time, user, protocol, kind, attempts, rip, session, master), skipping
-        those already stored, and add the new ones to login_days; returns how many were new.
-
-        Call inside a transaction, with whatever marks the events as read (a log position).
-        """
-        conn = self.db.conn
-        last_id = conn.execute("SELECT coalesce(max(id), 0) FROM login_events").fetchone()[0]
-        before = conn.total_changes
-        conn.executemany(INSERT_LOGIN_EVENT, events)
-        new = conn.total_changes - before
-        if new:
-            conn.execute(ADD_LOGIN_DAYS, [last_id])
-        return new
-
-    def add_quarantine(self, row: Mapping[str, Any]) -> None:
-        table = self.db.table("quarantine")
-        columns = {c.name for c in table.columns}
-        entry = {k: v for k, v in row.items() if k in columns}
-        entry["rcpt_tos"] = json.dumps(list(row.get("rcpt_tos", ())))
-        entry.setdefault("time", utcnow())
-        entry.setdefault("status", "held")
-        parties = {a.lower() for a in (row.get("mail_from") or "", *row.get("rcpt_tos", ())) if a}
-        with self.db.atomic():
-            table.insert(entry)
-            # Who the message is from and to: the console shows it to those mailboxes' units.
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO quarantine_parties (quarantine_id, address) VALUES (?, ?)",
-                [(entry["id"], a) for a in sorted(parties)],
-            )
-
-    def link_quarantine(self, qid: str | None, message: int) -> None:
-        """The quarantine entry ``qid`` (if any) is of the recorded message ``message`` (its findings)."""
-        if qid is not None:
-            with self.db.atomic():
-                self.db.conn.execute("UPDATE quarantine SET message = ? WHERE id = ?", (message, qid))
-
-    def quarantine(self, status: str | None = "held") -> list[dict[str, Any]]:
-        where, args = ("status = ?", [status]) if status else (None, [])
-        return [_decode(r) for r in self.db.table("quarantine").rows_where(where, args, order_by="time")]
-
-    def quarantine_entry(self, qid: str) -> dict[str, Any] | None:
-        rows = list(self.db.table("quarantine").rows_where("id = ?", [qid]))
-        return _decode(rows[0]) if rows else None
-
-    def set_quarantine_status(self, qid: str, status: str) -> None:
-        self.db.table("quarantine").update(qid, {"status": status})
-
-    def record_worker_failure(self, key: str, reason: str, keep_days: int = 7) -> int:
-        """Count one more worker failure on the message ``key``; how many there have been.
-
-        Rows older than ``keep_days`` (longer than Postfix keeps a message queued) are dropped.
-        """
-        now = utcnow()
-        with self.db.atomic():
-            self.db.execute(
-                "DELETE FROM worker_failures WHERE last_seen < datetime('now', ?)", [f"-{int(keep_days)} days"]
-            )
-            self.db.execute(
-                "INSERT INTO worker_failures (key, first_seen, last_seen, failures, reason) VALUES (?, ?, ?, 1, ?) "
-                "ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen, failures = failures + 1, "
-                "reason = excluded.reason",
-                [key, now, now, reason],
-            )
-            row = self.db.execute("SELECT failures FROM worker_failures WHERE key = ?", [key]).fetchone()
-        return int(row[0])
-
-    def findings(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.table("findings").rows_where(order_by="id desc", limit=limit)
-        return [_decode(r) for r in rows]
-
-    def messages(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.table("messages").rows_where(order_by="id desc", limit=limit)
-        return [_decode(r) for r in rows]
-
-
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(row.get("rcpt_tos"), str):
-        row["rcpt_tos"] = json.loads(row["rcpt_tos"])
-    return row
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads from one consistent state of the database."""
+        with self._db.read():
+            yield
 
 
 class AsyncStore:
-    """The Store behind one thread, awaitable from the event loop."""
+    """A Store on a thread of its own, awaitable from the event loop."""
 
-    def __init__(self, path: Path) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailmon-store")
+    def __init__(self, path: Path, *, name: str = "store", lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mailmon-{name}")
         self._store: Store | None = None
         self._path = path
+        self._lock_timeout = lock_timeout
 
     async def open(self) -> None:
-        self._store = await self._run(lambda: Store(self._path))
+        self._store = await self._run(lambda: Store(self._path, lock_timeout=self._lock_timeout))
 
     async def call(self, fn: Callable[[Store], T]) -> T:
         store = self._store

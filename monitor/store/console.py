@@ -7,9 +7,10 @@ million findings as with a hundred. ``units`` is the set of units a person may s
 everything (an administrator).
 
 Which units a quarantined message belongs to: those of the local mailboxes it is from or to
-(quarantine_parties, recorded with the entry), through the directory as it is when asked. The
-overview's findings belong to units the same way (their sender and recipients). This is the one
-place that decides it for the console.
+(quarantine_parties, recorded with the entry), through the directory as it is when asked. That is
+deliberately broader than what a finding is about: a unit's IT contact may see, and release, every
+held message its mailboxes sent or were sent. The overview's finding counts by unit read what each
+finding is about (the concerns table, rules/concerns.py), as alerts, reports and metrics do.
 
 Statements are plain DB-API SQL with ``?`` placeholders; ``json_each`` reads the JSON lists the
 store already keeps (recipients, IT contacts).
@@ -18,39 +19,18 @@ store already keeps (recipients, IT contacts).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from monitor.store.connection import Database
 
 PAGE = 50
 
 
-@contextmanager
-def write(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction that waits for the lock (BEGIN IMMEDIATE); joins an open one."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
 def _marks(values: Collection[object]) -> str:
     return ", ".join("?" * len(values))
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -65,13 +45,13 @@ class Finding:
 class Console:
     """The console's queries on one connection (one thread)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- who -------------------------------------------------------------------------------
     def contact_units(self, address: str) -> list[str]:
         """The units whose directory entry names ``address`` among its IT contacts."""
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT DISTINCT u.unit FROM units u, json_each(u.it_contact) c WHERE lower(c.value) = ? ORDER BY u.unit",
             (address.lower(),),
         ).fetchall()
@@ -80,16 +60,16 @@ class Console:
     def unit_names(self, units: Collection[str] | None = None) -> dict[str, str]:
         """unit → its name (every unit for None)."""
         if units is None:
-            rows = self.conn.execute("SELECT unit, coalesce(name, unit) FROM units ORDER BY unit").fetchall()
+            rows = self._db.execute("SELECT unit, coalesce(name, unit) FROM units ORDER BY unit").fetchall()
         else:
-            rows = self.conn.execute(
+            rows = self._db.execute(
                 f"SELECT unit, coalesce(name, unit) FROM units WHERE unit IN ({_marks(units)}) ORDER BY unit",  # noqa: S608
                 tuple(units),
             ).fetchall()
         return {r[0]: r[1] or r[0] for r in rows}
 
     def mailbox_unit(self, address: str) -> str | None:
-        row = self.conn.execute("SELECT unit FROM mailboxes WHERE address = ?", (address.lower(),)).fetchone()
+        row = self._db.execute("SELECT unit FROM mailboxes WHERE address = ?", (address.lower(),)).fetchone()
         return None if row is None else str(row[0] or "")
 
     # -- the overview ----------------------------------------------------------------------
@@ -97,38 +77,35 @@ class Console:
         """Add the findings recorded since the last call to finding_counts (by local day — the stored UTC
         time moved by ``offset``, e.g. "+420 minutes" — unit and rule); returns how many were counted.
 
-        A finding counts once for each unit its sender and recipients belong to (the directory's now),
-        for unit "" when none is local, and once under unit "*" in any case."""
-        row = self.conn.execute("SELECT value FROM mailbox_view_meta WHERE key = 'findings_counted'").fetchone()
+        A finding counts once for each unit it is about (its concerns, the unit recorded with each or
+        else the directory's now), for unit "" when none is known, and once under unit "*" in any case."""
+        row = self._db.one("SELECT value FROM mailbox_view_meta WHERE key = 'findings_counted'")
         last = int(row[0]) if row else 0
-        rows = self.conn.execute(
-            "WITH batch AS (SELECT id, time, rule, mail_from, rcpt_tos FROM findings "
-            "WHERE id > ? ORDER BY id LIMIT ?), "
-            "parties AS (SELECT id, time, rule, lower(mail_from) AS address FROM batch "
-            "UNION SELECT t.id, t.time, t.rule, lower(r.value) FROM batch t, json_each(t.rcpt_tos) r) "
-            "SELECT p.id, date(p.time, ?), p.rule, b.unit "
-            "FROM parties p LEFT JOIN mailboxes b ON b.address = p.address",
+        rows = self._db.all(
+            "WITH batch AS (SELECT id, time, rule FROM findings WHERE id > ? ORDER BY id LIMIT ?) "
+            "SELECT t.id, date(t.time, ?), t.rule, CASE WHEN c.unit <> '' THEN c.unit ELSE b.unit END "
+            "FROM batch t LEFT JOIN concerns c ON c.finding = t.id LEFT JOIN mailboxes b ON b.address = c.mailbox",
             (last, batch, offset),
-        ).fetchall()
+        )
         if not rows:
             return 0
         units: dict[tuple[int, str, str], set[str]] = defaultdict(set)
         for finding, day, rule, unit in rows:
             found = units[(finding, day, rule)]
-            if unit is not None:
+            if unit:
                 found.add(unit)
         counts: Counter[tuple[str, str, str]] = Counter()
         for (_, day, rule), found in units.items():
             counts[(day, "*", rule)] += 1
             for unit in found or {""}:
                 counts[(day, unit, rule)] += 1
-        with write(self.conn):
-            self.conn.executemany(
+        with self._db.write():
+            self._db.executemany(
                 "INSERT INTO finding_counts (day, unit, rule, n) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (day, unit, rule) DO UPDATE SET n = n + excluded.n",
                 [(*key, n) for key, n in counts.items()],
             )
-            self.conn.execute(
+            self._db.execute(
                 "INSERT INTO mailbox_view_meta (key, value) VALUES ('findings_counted', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(max(f for f, _, _ in units)),),
@@ -141,11 +118,11 @@ class Console:
         """(day, unit, rule) → findings, for the local days from ``first_day`` to ``last_day``; for None
         the rows of every unit and the totals under unit "*"."""
         if units is None:
-            rows = self.conn.execute(
+            rows = self._db.execute(
                 "SELECT day, unit, rule, n FROM finding_counts WHERE day >= ? AND day <= ?", (first_day, last_day)
             )
         else:
-            rows = self.conn.execute(
+            rows = self._db.execute(
                 f"SELECT day, unit, rule, n FROM finding_counts WHERE unit IN ({_marks(units)}) "  # noqa: S608
                 "AND day >= ? AND day <= ?",
                 (*units, first_day, last_day),
@@ -155,11 +132,11 @@ class Console:
     def held_totals(self, units: Collection[str] | None) -> tuple[int, int]:
         """(messages, bytes) held in quarantine now."""
         if units is None:
-            row = self.conn.execute(
+            row = self._db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM quarantine WHERE status = 'held'"
             ).fetchone()
         else:
-            row = self.conn.execute(
+            row = self._db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM (SELECT DISTINCT q.id, q.size "  # noqa: S608
                 f"FROM {_VISIBLE} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held')",
                 tuple(units),
@@ -196,19 +173,17 @@ class Console:
             clauses += [f"b.unit IN ({_marks(units)})"]
             args += list(units)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = _dicts(
-            self.conn.execute(
-                "SELECT DISTINCT q.id, q.time, q.mail_from, q.rcpt_tos, q.direction, q.verdict, q.reason, q.size, "  # noqa: S608
-                f"q.status FROM {source} {where} ORDER BY q.time DESC, q.id DESC LIMIT ?",
-                (*args, limit),
-            )
+        rows = self._db.dicts(
+            "SELECT DISTINCT q.id, q.time, q.mail_from, q.rcpt_tos, q.direction, q.verdict, q.reason, q.size, "  # noqa: S608
+            f"q.status FROM {source} {where} ORDER BY q.time DESC, q.id DESC LIMIT ?",
+            (*args, limit),
         )
         for row in rows:
             row["rcpt_tos"] = json.loads(row["rcpt_tos"] or "[]")
         return rows
 
     def quarantine_entry(self, qid: str) -> dict[str, Any] | None:
-        rows = _dicts(self.conn.execute("SELECT * FROM quarantine WHERE id = ?", (qid,)))
+        rows = self._db.dicts("SELECT * FROM quarantine WHERE id = ?", (qid,))
         if not rows:
             return None
         rows[0]["rcpt_tos"] = json.loads(rows[0]["rcpt_tos"] or "[]")
@@ -216,7 +191,7 @@ class Console:
 
     def quarantine_units(self, qid: str) -> set[str]:
         """The units of the local mailboxes the message is from or to (the directory's, now)."""
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT DISTINCT b.unit FROM quarantine_parties p JOIN mailboxes b ON b.address = p.address "
             "WHERE p.quarantine_id = ?",
             (qid,),
@@ -226,17 +201,14 @@ class Console:
     def message_findings(self, message: int | None) -> list[Finding]:
         if message is None:
             return []
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT rule, severity, action, detail, citation FROM findings WHERE message = ? ORDER BY id", (message,)
         ).fetchall()
         return [Finding(*(str(v or "") for v in r)) for r in rows]
 
     def releases_of(self, qid: str) -> list[dict[str, Any]]:
-        return _dicts(
-            self.conn.execute(
-                "SELECT time, who, why, was, reply FROM quarantine_releases WHERE quarantine_id = ? ORDER BY id",
-                (qid,),
-            )
+        return self._db.dicts(
+            "SELECT time, who, why, was, reply FROM quarantine_releases WHERE quarantine_id = ? ORDER BY id", (qid,)
         )
 
     # -- held senders ----------------------------------------------------------------------
@@ -247,13 +219,11 @@ class Console:
         if units is not None:
             scope = f"AND b.unit IN ({_marks(units)})"
             args += list(units)
-        return _dicts(
-            self.conn.execute(
-                "SELECT h.sender, h.since, h.until, h.reason, coalesce(b.unit, '') AS unit FROM held_senders h "  # noqa: S608
-                "LEFT JOIN mailboxes b ON b.address = lower(h.sender) "
-                f"WHERE h.released_at IS NULL AND h.until > ? {scope} ORDER BY h.since LIMIT 1000",
-                args,
-            )
+        return self._db.dicts(
+            "SELECT h.sender, h.since, h.until, h.reason, coalesce(b.unit, '') AS unit FROM held_senders h "  # noqa: S608
+            "LEFT JOIN mailboxes b ON b.address = lower(h.sender) "
+            f"WHERE h.released_at IS NULL AND h.until > ? {scope} ORDER BY h.since LIMIT 1000",
+            args,
         )
 
     # -- mailboxes as last evaluated -------------------------------------------------------
@@ -282,11 +252,9 @@ class Console:
             clauses.append("address > ?")
             args.append(after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = _dicts(
-            self.conn.execute(
-                f"SELECT * FROM mailbox_view {where} ORDER BY address LIMIT ?",  # noqa: S608 (fixed text)
-                (*args, limit),
-            )
+        rows = self._db.dicts(
+            f"SELECT * FROM mailbox_view {where} ORDER BY address LIMIT ?",  # noqa: S608 (fixed text)
+            (*args, limit),
         )
         for row in rows:
             row["findings"] = json.loads(row["findings"])
@@ -295,16 +263,16 @@ class Console:
     def mailbox_counts(self, units: Collection[str] | None, what: str) -> Counter[tuple[str, str]]:
         """(unit, name) → mailboxes, where ``what`` is "state" or "rule" (the last evaluation's)."""
         if units is None:
-            rows = self.conn.execute("SELECT unit, name, n FROM mailbox_view_counts WHERE what = ?", (what,))
+            rows = self._db.execute("SELECT unit, name, n FROM mailbox_view_counts WHERE what = ?", (what,))
         else:
-            rows = self.conn.execute(
+            rows = self._db.execute(
                 f"SELECT unit, name, n FROM mailbox_view_counts WHERE what = ? AND unit IN ({_marks(units)})",  # noqa: S608
                 (what, *units),
             )
         return Counter({(r[0], r[1]): r[2] for r in rows.fetchall()})
 
     def mailbox_view_evaluated_at(self) -> str | None:
-        row = self.conn.execute("SELECT value FROM mailbox_view_meta WHERE key = 'evaluated_at'").fetchone()
+        row = self._db.execute("SELECT value FROM mailbox_view_meta WHERE key = 'evaluated_at'").fetchone()
         return None if row is None else str(row[0])
 
     def replace_mailbox_view(self, rows: Sequence[dict[str, Any]], evaluated_at: str, chunk: int = 5000) -> None:
@@ -326,8 +294,8 @@ class Console:
             "ON CONFLICT (address) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         )
         for i in range(0, len(rows), chunk):
-            with write(self.conn):
-                self.conn.executemany(
+            with self._db.write():
+                self._db.executemany(
                     sql,
                     [
                         (*(r[c] for c in columns[:-1]), json.dumps(r["findings"], ensure_ascii=False))
@@ -339,18 +307,18 @@ class Console:
             counts[(r["unit"], "state", r["state"])] += 1
             for rule in {f["rule"] for f in r["findings"]}:
                 counts[(r["unit"], "rule", rule)] += 1
-        with write(self.conn):
-            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS evaluated (address TEXT PRIMARY KEY)")
-            self.conn.execute("DELETE FROM evaluated")
-            self.conn.executemany("INSERT OR IGNORE INTO evaluated VALUES (?)", ((r["address"],) for r in rows))
-            self.conn.execute("DELETE FROM mailbox_view WHERE address NOT IN (SELECT address FROM evaluated)")
-            self.conn.execute("DELETE FROM evaluated")
-            self.conn.execute("DELETE FROM mailbox_view_counts")
-            self.conn.executemany(
+        with self._db.write():
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS evaluated (address TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM evaluated")
+            self._db.executemany("INSERT OR IGNORE INTO evaluated VALUES (?)", ((r["address"],) for r in rows))
+            self._db.execute("DELETE FROM mailbox_view WHERE address NOT IN (SELECT address FROM evaluated)")
+            self._db.execute("DELETE FROM evaluated")
+            self._db.execute("DELETE FROM mailbox_view_counts")
+            self._db.executemany(
                 "INSERT INTO mailbox_view_counts (unit, what, name, n) VALUES (?, ?, ?, ?)",
                 ((*key, n) for key, n in counts.items()),
             )
-            self.conn.execute(
+            self._db.execute(
                 "INSERT INTO mailbox_view_meta (key, value) VALUES ('evaluated_at', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (evaluated_at,),

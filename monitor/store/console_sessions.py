@@ -8,12 +8,12 @@ usable cookie. Times are ISO 8601 in UTC, as everywhere in the store.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.store.console import PAGE, write
+from monitor.store.connection import Database
+from monitor.store.console import PAGE
 
 
 @dataclass(frozen=True)
@@ -25,44 +25,44 @@ class SessionRow:
 
 
 class ConsoleRecords:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- sessions --------------------------------------------------------------------------
     def open_session(self, key: str, address: str, csrf: str, now: str, client: str) -> None:
-        with write(self.conn):
-            self.conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "INSERT INTO console_sessions (id, address, csrf, created_at, last_seen, client) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (key, address, csrf, now, now, client),
             )
 
     def session(self, key: str) -> SessionRow | None:
-        row = self.conn.execute(
+        row = self._db.execute(
             "SELECT address, csrf, created_at, last_seen FROM console_sessions WHERE id = ?", (key,)
         ).fetchone()
         return None if row is None else SessionRow(*row)
 
     def touch_session(self, key: str, now: str) -> None:
-        with write(self.conn):
-            self.conn.execute("UPDATE console_sessions SET last_seen = ? WHERE id = ?", (now, key))
+        with self._db.write():
+            self._db.execute("UPDATE console_sessions SET last_seen = ? WHERE id = ?", (now, key))
 
     def close_session(self, key: str) -> None:
-        with write(self.conn):
-            self.conn.execute("DELETE FROM console_sessions WHERE id = ?", (key,))
+        with self._db.write():
+            self._db.execute("DELETE FROM console_sessions WHERE id = ?", (key,))
 
     def forget_old(self, idle_before: str, created_before: str, attempts_before: str) -> None:
         """Sessions past their idle or absolute expiry, and sign-in attempts older than any window."""
-        with write(self.conn):
-            self.conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "DELETE FROM console_sessions WHERE last_seen < ? OR created_at < ?", (idle_before, created_before)
             )
-            self.conn.execute("DELETE FROM signin_attempts WHERE time < ?", (attempts_before,))
+            self._db.execute("DELETE FROM signin_attempts WHERE time < ?", (attempts_before,))
 
     # -- sign-in attempts ------------------------------------------------------------------
     def record_attempt(self, now: str, address: str, client: str, outcome: str) -> None:
-        with write(self.conn):
-            self.conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "INSERT INTO signin_attempts (time, address, client, outcome) VALUES (?, ?, ?, ?)",
                 (now, address, client, outcome),
             )
@@ -81,15 +81,15 @@ class ConsoleRecords:
             )
         else:
             raise ValueError("failures_since needs an address or a client")
-        row = self.conn.execute(sql, (key, since)).fetchone()
+        row = self._db.execute(sql, (key, since)).fetchone()
         return int(row[0])
 
     # -- the audit trail -------------------------------------------------------------------
     def record_action(
         self, now: str, who: str, action: str, target: str, units: Collection[str], why: str, result: str
     ) -> int:
-        with write(self.conn):
-            cursor = self.conn.execute(
+        with self._db.write():
+            cursor = self._db.execute(
                 "INSERT INTO console_actions (time, who, action, target, units, why, result) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (now, who, action, target, json.dumps(sorted(units), ensure_ascii=False), why, result),
@@ -111,13 +111,11 @@ class ConsoleRecords:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(a.units) u WHERE u.value IN ({marks}))")  # noqa: S608
             args += list(units)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        cursor = self.conn.execute(
+        rows = self._db.dicts(
             f"SELECT a.id, a.time, a.who, a.action, a.target, a.units, a.why, a.result FROM console_actions a {where} "  # noqa: S608
             "ORDER BY a.id DESC LIMIT ?",
             (*args, limit),
         )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
         for row in rows:
             row["units"] = json.loads(row["units"])
         return rows

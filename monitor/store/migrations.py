@@ -1,11 +1,35 @@
-"""The store's schema: versioned sqlite-utils migrations, applied in order when a store opens."""
+"""The store's whole schema: versioned sqlite-utils migrations, applied in order when a store opens.
+
+Two migration sets, applied in this order: ``mailmon`` (messages, findings, quarantine, directory,
+logins, mailbox status, sending windows) and ``mailmon-exporters`` (the alert outbox). The second
+keeps its own name because databases already record its migrations under it.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from monitor.store.files import private_dir
+from monitor.store.sql import ADD_LOGIN_DAYS
+
 migrations = Migrations("mailmon")
+outbox_migrations = Migrations("mailmon-exporters")
+
+
+def apply_migrations(path: Path, lock_timeout: float) -> None:
+    """Bring the database at ``path`` up to date (idempotent; safe while other processes use it)."""
+    private_dir(path.parent)
+    db = sqlite_utils.Database(path)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        for migration_set in (migrations, outbox_migrations):
+            if migration_set.pending(db):
+                migration_set.apply(db)
+    finally:
+        db.close()
 
 
 @migrations(name="0001_enable_wal", transactional=False)
@@ -144,35 +168,6 @@ def _m5_send_windows(db: sqlite_utils.Database) -> None:
     )
 
 
-# The owner's (not the master user's) login events of each user and local day, kept at ingest so the
-# account rules read one row per active user-day: instants as Unix seconds with the source address
-# at the same position in its column, appended per batch in no particular order.
-ADD_LOGIN_DAYS = """
-INSERT INTO login_days (day, user, logins, login_sources, failures, failure_sources, last_login, latest)
-SELECT substr(time, 1, 10), user,
-       group_concat(CASE WHEN kind = 'login' THEN unixepoch(time) END),
-       group_concat(CASE WHEN kind = 'login' THEN rip END),
-       group_concat(CASE WHEN kind = 'auth-failed' THEN unixepoch(time) END),
-       group_concat(CASE WHEN kind = 'auth-failed' THEN rip END),
-       max(CASE WHEN kind = 'login' THEN time END), max(unixepoch(time))
-FROM login_events WHERE id > ? AND master = 0 GROUP BY 1, 2
-ON CONFLICT (day, user) DO UPDATE SET
-    logins = coalesce(logins || ',' || excluded.logins, logins, excluded.logins),
-    login_sources = coalesce(login_sources || ',' || excluded.login_sources, login_sources, excluded.login_sources),
-    failures = coalesce(failures || ',' || excluded.failures, failures, excluded.failures),
-    failure_sources = coalesce(
-        failure_sources || ',' || excluded.failure_sources, failure_sources, excluded.failure_sources
-    ),
-    last_login = CASE WHEN excluded.last_login > coalesce(last_login, '')
-                      THEN excluded.last_login ELSE last_login END,
-    latest = max(latest, excluded.latest)
-"""
-INSERT_LOGIN_EVENT = (
-    "INSERT OR IGNORE INTO login_events (time, user, protocol, kind, attempts, rip, session, master) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
 @migrations(name="0006_login_days")
 def _m6_login_days(db: sqlite_utils.Database) -> None:
     # An event is the same event when its time, kind and session are: that unique index grows at its
@@ -302,3 +297,66 @@ def _m11_worker_failures(db: sqlite_utils.Database) -> None:
         {"key": str, "first_seen": str, "last_seen": str, "failures": int, "reason": str}, pk="key"
     )
     db.table("worker_failures").create_index(["last_seen"])
+
+
+@migrations(name="0012_concerns")
+def _m12_concerns(db: sqlite_utils.Database) -> None:
+    if db.table("concerns").exists():
+        return  # recorded as 0007_concerns, the number this migration had before 0007-0011 took their places
+    # Which mailboxes (and their units) a message and each of its findings are about, decided once
+    # when the filter records them (rules/concerns.py); alerts, reports and metrics read it from here.
+    db.execute(
+        "CREATE TABLE concerns (message INTEGER NOT NULL REFERENCES messages(id), "
+        "finding INTEGER REFERENCES findings(id), mailbox TEXT NOT NULL, unit TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_concerns_finding ON concerns (finding)")
+    db.execute("CREATE INDEX idx_concerns_message ON concerns (message)")
+    # Rows recorded before: the sender of mail going out, the directory's recipients of mail coming in.
+    for owner, key in (("messages", "NULL"), ("findings", "t.id")):
+        message = "t.id" if owner == "messages" else "t.message"
+        db.execute(
+            f"INSERT INTO concerns (message, finding, mailbox, unit) "  # noqa: S608 (fixed names)
+            f"SELECT {message}, {key}, lower(t.mail_from), coalesce(b.unit, '') FROM {owner} t "
+            f"LEFT JOIN mailboxes b ON b.address = lower(t.mail_from) "
+            f"WHERE t.direction IN ('outbound', 'internal', 'relay') AND coalesce(t.mail_from, '') != ''"
+        )
+        db.execute(
+            f"INSERT INTO concerns (message, finding, mailbox, unit) "  # noqa: S608 (fixed names)
+            f"SELECT DISTINCT {message}, {key}, b.address, coalesce(b.unit, '') "
+            f"FROM {owner} t, json_each(t.rcpt_tos) r JOIN mailboxes b ON b.address = lower(r.value) "
+            "WHERE t.direction = 'inbound'"
+        )
+    # The console's finding counts by unit were made from each finding's sender and recipients; they
+    # are made again, by what each finding is about, on the counting job's next pass.
+    db.execute("DELETE FROM finding_counts")
+    db.execute("DELETE FROM mailbox_view_meta WHERE key = 'findings_counted'")
+
+
+@outbox_migrations(name="0001_alert_outbox")
+def _outbox_m1(db: sqlite_utils.Database) -> None:
+    db.table("alert_outbox").create(
+        {
+            "id": int,
+            "created_at": str,
+            "kind": str,  # alert | digest | reminder
+            "unit": str,
+            "dedup_key": str,
+            "to_addrs": str,  # JSON list
+            "subject": str,
+            "text": str,
+            "html": str,
+            "message_id": str,  # fixed at enqueue: a resend after a lost reply carries the same id
+            "status": str,  # pending | sent | failed (a permanent 5xx; kept for the operator)
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "sent_at": str,
+        },
+        pk="id",
+    )
+    db.table("alert_outbox").create_index(["status", "next_attempt_at"])
+    db.table("alert_outbox").create_index(["dedup_key", "created_at"])
+    # Which (rule, mailbox) was alerted when: the same finding is not re-alerted within a day.
+    db.table("alert_keys").create({"key": str, "unit": str, "alerted_at": str}, pk="key")
+    # How far the alerting has read the findings table.
+    db.table("alert_cursor").create({"name": str, "last_id": int}, pk="name")

@@ -6,55 +6,58 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from monitor.store import Store, utcnow
+from monitor.store.connection import Database
+from monitor.store.records import utcnow
 
 
-def add_request(store: Store, kind: str, mailbox: str, unit: str, requested_at: datetime, note: str = "") -> int:
-    """Record a request; returns its number."""
-    row = {
-        "kind": kind,
-        "mailbox": mailbox.lower(),
-        "unit": unit,
-        "requested_at": requested_at.isoformat(timespec="seconds"),
-        "note": note,
-        "recorded_at": utcnow(),
-    }
-    with store.db.atomic():
-        pk = store.db.table("it_requests").insert(row).last_pk
-    assert isinstance(pk, int)
-    return pk
+class Requests:
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
+    def add(self, kind: str, mailbox: str, unit: str, requested_at: datetime, note: str = "") -> int:
+        """Record a request; returns its number."""
+        with self._db.write():
+            cursor = self._db.execute(
+                "INSERT INTO it_requests (kind, mailbox, unit, requested_at, note, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, mailbox.lower(), unit, requested_at.isoformat(timespec="seconds"), note, utcnow()),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
-def complete_request(store: Store, request_id: int, completed_at: datetime, note: str = "") -> dict[str, Any] | None:
-    """Mark a request done (once); returns the row as it was before, or None when there is no such request."""
-    rows = list(store.db.table("it_requests").rows_where("id = ?", [request_id]))
-    if not rows:
-        return None
-    update: dict[str, Any] = {"completed_at": completed_at.isoformat(timespec="seconds")}
-    if note:
-        update["note"] = f"{rows[0]['note']}; {note}" if rows[0]["note"] else note
-    with store.db.atomic():
-        store.db.table("it_requests").update(request_id, update)
-    return rows[0]
+    def get(self, request_id: int) -> dict[str, Any] | None:
+        rows = self._db.dicts("SELECT * FROM it_requests WHERE id = ?", (request_id,))
+        return rows[0] if rows else None
 
+    def complete(self, request_id: int, completed_at: datetime, note: str = "") -> dict[str, Any] | None:
+        """Mark a request done; returns the row as it was before, or None when there is no such request."""
+        with self._db.write():
+            before = self.get(request_id)
+            if before is None:
+                return None
+            if note:
+                note = f"{before['note']}; {note}" if before["note"] else note
+            self._db.execute(
+                "UPDATE it_requests SET completed_at = ?, note = ? WHERE id = ?",
+                (completed_at.isoformat(timespec="seconds"), note or before["note"], request_id),
+            )
+        return before
 
-def list_requests(store: Store, unit: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
-    """Requests in the order they were made, optionally one unit's, optionally only those not done."""
-    clauses, args = [], []
-    if unit:
-        clauses.append("unit = ?")
-        args.append(unit)
-    if open_only:
-        clauses.append("completed_at is null")
-    where = " and ".join(clauses) or None
-    return list(store.db.table("it_requests").rows_where(where, args, order_by="requested_at, id"))
+    def listed(self, unit: str | None = None, open_only: bool = False) -> list[dict[str, Any]]:
+        """Requests in the order they were made, optionally one unit's, optionally only those not done."""
+        clauses, args = [], []
+        if unit:
+            clauses.append("unit = ?")
+            args.append(unit)
+        if open_only:
+            clauses.append("completed_at IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._db.dicts(f"SELECT * FROM it_requests {where} ORDER BY requested_at, id", args)  # noqa: S608
 
-
-def last_resets(store: Store) -> dict[str, str]:
-    """Per mailbox, when the IT department last completed a password reset."""
-    return dict(
-        store.db.execute(
-            "select mailbox, max(completed_at) from it_requests "
-            "where kind = 'reset' and completed_at is not null group by mailbox"
-        ).fetchall()
-    )
+    def last_resets(self) -> dict[str, str]:
+        """Per mailbox, when the IT department last completed a password reset."""
+        rows = self._db.all(
+            "SELECT mailbox, max(completed_at) FROM it_requests "
+            "WHERE kind = 'reset' AND completed_at IS NOT NULL GROUP BY mailbox"
+        )
+        return {r[0]: r[1] for r in rows}

@@ -25,8 +25,6 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from monitor.store.console import Console
-from monitor.store.console_sessions import ConsoleRecords
 from monitor.web.state import WebState, web_state
 
 Access = Literal["public", "member"]
@@ -78,7 +76,7 @@ def set_cookie(response: Response, name: str, value: str, secure: bool, max_age:
 async def role_of(state: WebState, address: str) -> tuple[bool, frozenset[str]]:
     """(administrator?, the units whose IT contact this is), from the config and directory now."""
     admin = address.lower() in state.config().web.admins
-    units = await state.store.call(lambda s: Console(s.db.conn).contact_units(address))
+    units = await state.store.call(lambda s: s.console.contact_units(address))
     return admin, frozenset(units)
 
 
@@ -90,18 +88,18 @@ async def current(request: Request) -> tuple[str, str] | None:
     if not cookie or len(cookie) > 100:
         return None
     key = session_key(cookie)
-    row = await state.store.call(lambda s: ConsoleRecords(s.db.conn).session(key))
+    row = await state.store.call(lambda s: s.console_sessions.session(key))
     if row is None:
         return None
     now = datetime.now(UTC)
     idle = now - datetime.fromisoformat(row.last_seen) > timedelta(minutes=web.session_idle_minutes)
     old = now - datetime.fromisoformat(row.created_at) > timedelta(hours=web.session_max_hours)
     if idle or old:
-        await state.store.call(lambda s: ConsoleRecords(s.db.conn).close_session(key))
+        await state.store.call(lambda s: s.console_sessions.close_session(key))
         return None
     if (now - datetime.fromisoformat(row.last_seen)).total_seconds() >= SESSION_TOUCH_SECONDS:
         stamp = now.isoformat(timespec="seconds")
-        await state.store.call(lambda s: ConsoleRecords(s.db.conn).touch_session(key, stamp))
+        await state.store.call(lambda s: s.console_sessions.touch_session(key, stamp))
     request.scope["mailmon.csrf"] = row.csrf
     return key, row.address
 

@@ -79,11 +79,11 @@ class WebState:
 
     async def read(self, fn: Callable[[Console], T]) -> T:
         """Run ``fn`` with the console's queries on its own store thread."""
-        return await self.store.call(lambda s: fn(Console(s.db.conn)))
+        return await self.store.call(lambda s: fn(s.console))
 
     async def records(self, fn: Callable[[ConsoleRecords], T]) -> T:
         """Run ``fn`` with the sessions, sign-ins and audit trail on the console's store thread."""
-        return await self.store.call(lambda s: fn(ConsoleRecords(s.db.conn)))
+        return await self.store.call(lambda s: fn(s.console_sessions))
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         principal = request.scope.get("mailmon.principal")

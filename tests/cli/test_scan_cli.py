@@ -1,4 +1,4 @@
-"""`mailmon scan` follows the contract of DESIGN.md exactly."""
+"""`mailmon scan` keeps its JSON contract: verdict, direction, violations, attachments; exit 2 on bad input."""
 
 from __future__ import annotations
 

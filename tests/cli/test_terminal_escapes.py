@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.store import Store
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO, tables, write_config
 
 ESC_TITLE = "\x1b]0;pwned\x07"  # sets the terminal's title
 ESC_CLEAR = "\x1b[2J\x1b[H"  # clears the screen
@@ -37,12 +37,12 @@ def test_every_command_escapes_what_senders_wrote(tmp_path: Path) -> None:
     eml.parent.mkdir()
     eml.write_bytes(f"From: a@b.c\r\nSubject: {HOSTILE}\r\n\r\n{HOSTILE}\r\n".encode())
     now = datetime.now(UTC)
-    store.add_quarantine({
+    store.quarantine.add({
         "id": "20261207T000000-0badc0de", "path": str(eml), "size": eml.stat().st_size, "sha256": "0",
         "mail_from": f"x{ESC_CLEAR}@example.com", "rcpt_tos": ["vanphong@example.gov.vn"],
         "reason": f"executable-attachment: {HOSTILE}", "message_id": "<m@x>", "queue_id": "Q1",
     })
-    store.db.table("held_senders").insert({
+    tables(store).table("held_senders").insert({
         "sender": f"hoant{ESC_TITLE}@example.gov.vn", "since": now.isoformat(),
         "until": (now + timedelta(hours=1)).isoformat(), "reason": HOSTILE, "released_at": None,
     })

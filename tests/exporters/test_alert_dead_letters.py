@@ -59,7 +59,7 @@ def test_a_refused_alert_does_not_block_the_rest_and_ends_as_a_dead_letter(tmp_p
             mail = OutgoingMail("alert", "stttt", (f"{local}@example.gov.vn",), f"canh bao {local}", "noi dung", "")
             ids[local] = enqueue(store, mail, now)
         registry = CollectorRegistry()
-        metrics = Metrics(registry)
+        metrics = Metrics(registry, version="test")
         metrics.add_store_collector(store.path, load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
         sender = OutboxSender(
             f"127.0.0.1:{port}", False, None, None, "mailmon@example.gov.vn", timeout=10, max_attempts=3,

@@ -15,7 +15,8 @@ from mailstack import MailStack
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
-from monitor.store import Store
+from monitor.store import Concern, FindingRecord, MessageRecord, Store
+from tests.conftest import tables
 
 pytestmark = pytest.mark.stack
 
@@ -41,13 +42,17 @@ def store(tmp_path: Path) -> Store:
     return s
 
 
-def record_virus(store: Store, sender: str = HOANT) -> None:
-    store.record_message(
-        {"message_id": "<v1@example.gov.vn>", "queue_id": "Q1", "mail_from": sender,
-         "rcpt_tos": ["ban@partner.gov.vn"], "direction": "outbound", "size": 1200, "verdict": "quarantine",
-         "outcome": "quarantined as q1", "seconds": 0.05},
-        [{"rule": "virus", "severity": "critical", "action": "quarantine",
-          "detail": "baocao.zip/baocao.exe: Eicar-Signature.UNOFFICIAL", "citation": "DN-2022 Đ13.2, DN-2022 Đ12.5"}],
+def record_virus(store: Store, sender: str = HOANT, unit: str = "stttt") -> None:
+    """An outbound virus as the filter records it: about the sender, in the unit the directory gave then."""
+    about = (Concern(sender, unit),)
+    store.messages.record(
+        MessageRecord(
+            message_id="<v1@example.gov.vn>", queue_id="Q1", client_addr="", mail_from=sender,
+            rcpt_tos=("ban@partner.gov.vn",), direction="outbound", size=1200, verdict="quarantine",
+            outcome="quarantined as q1", seconds=0.05, concerns=about,
+        ),
+        [FindingRecord("virus", "critical", "quarantine", "baocao.zip/baocao.exe: Eicar-Signature.UNOFFICIAL",
+                       "DN-2022 Đ13.2, DN-2022 Đ12.5", about)],
     )
 
 
@@ -104,7 +109,7 @@ def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack,
     stack.clear()
     # Hoa last logged in on 10/08/2026: three months later (10/11) the box is due for suspension,
     # and the unit has 15 working days from then to ask for it to be reopened.
-    store.db.table("last_login").insert({"user": HOANT, "time": "2026-08-10T09:00:00+07:00", "source": "test"})
+    tables(store).table("last_login").insert({"user": HOANT, "time": "2026-08-10T09:00:00+07:00", "source": "test"})
     now = datetime(2026, 11, 20, 7, 30, tzinfo=TZ)
     digests = build_digests(store, now, CAL, DN)
     assert [d.unit for d in digests] == ["stttt"] and digests[0].to == (IT,)

@@ -77,8 +77,10 @@ def test_every_panel_expression_parses_in_promtool(dashboard: dict[str, Any], tm
 
 def test_every_metric_name_exists_in_a_real_scrape(dashboard: dict[str, Any], tmp_path: Path) -> None:
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    metrics.add_store_collector(populated_store(tmp_path), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
+    metrics = Metrics(registry, version="test")
+    metrics.add_store_collector(
+        populated_store(tmp_path), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh")
+    )
     record_some_events(metrics)
     served = Served(registry)
     try:

@@ -25,6 +25,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Store
+from tests.conftest import tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -77,14 +78,14 @@ def populated_store(directory: Path) -> Path:
     path = directory / "mailmon.sqlite3"
     store = Store(path)
     assert not import_csv(store, directory / "units.csv", directory / "mailboxes.csv").errors
-    store.add_quarantine({"id": "q1", "size": 1000, "path": "/x", "rcpt_tos": ["a@b"]})
-    store.add_quarantine({"id": "q2", "size": 500, "path": "/y", "rcpt_tos": ["a@b"]})
-    store.add_quarantine({"id": "q3", "size": 7, "path": "/z", "rcpt_tos": ["a@b"], "status": "released"})
+    store.quarantine.add({"id": "q1", "size": 1000, "path": "/x", "rcpt_tos": ["a@b"]})
+    store.quarantine.add({"id": "q2", "size": 500, "path": "/y", "rcpt_tos": ["a@b"]})
+    store.quarantine.add({"id": "q3", "size": 7, "path": "/z", "rcpt_tos": ["a@b"], "status": "released"})
     # Vanphong is checked now (a login today), Hoa has never logged in and is over quota.
-    store.db.table("last_login").insert(
+    tables(store).table("last_login").insert(
         {"user": "vanphong@example.gov.vn", "time": datetime.now(TZ).isoformat(), "source": "t"}
     )
-    store.db.table("mailbox_status").insert(
+    tables(store).table("mailbox_status").insert(
         {"address": "hoant.stttt@example.gov.vn", "polled_at": "2026-01-01T00:00:00+00:00",
          "quota_used_bytes": 2 * 2**30, "error": None}
     )
@@ -100,7 +101,7 @@ def record_some_events(metrics: Metrics) -> None:
     metrics.finding("virus", "quarantine", "stttt")
     metrics.finding("classified-content", "reject", None)
     metrics.dependency_up("clamd", True)
-    metrics.dependency_error("reinject")
+    metrics.dependency_up("reinject", False)
     metrics.filter_fail_closed("reinject")
     metrics.sweep_finished(3.5, ok=True, when=1_800_000_000.0)
     metrics.alert_sent("digest")
@@ -161,8 +162,8 @@ def test_mailbox_state_is_cached_between_scrapes(tmp_path: Path) -> None:
     registry.register(collector)
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1
     store = Store(path)
-    store.db.table("mailboxes").update("vanphong@example.gov.vn", {"status": "departed"})
-    store.db.table("quarantine").update("q1", {"status": "released"})
+    tables(store).table("mailboxes").update("vanphong@example.gov.vn", {"status": "departed"})
+    tables(store).table("quarantine").update("q1", {"status": "released"})
     store.close()
     clock[0] += 30
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1  # cached

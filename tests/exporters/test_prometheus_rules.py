@@ -1,4 +1,5 @@
-"""A real Prometheus (Debian's) scrapes serve_metrics; promtool checks the exposition and the alert rules."""
+"""A real Prometheus (Debian's) scrapes mailmon; promtool checks the exposition and the alert rules; a real
+clamd outage fires the shipped MailmonClamdDown."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporters.metrics.instruments import Metrics
-from tests.conftest import REPO
+from mailstack import MailStack
+from mailstack.clamd import ping
+from tests.conftest import REPO, FilterProcess, write_config
 from tests.exporters.test_metrics import Served, record_some_events
+from tests.samples.make_samples import message
 
 ALERTS = REPO / "exporters" / "metrics" / "prometheus" / "alerts.yml"
+PARTNER = "lanhdao@partner.gov.vn"
+VANPHONG = "vanphong@example.gov.vn"
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
     reason="prometheus and promtool come from the Debian package prometheus (scripts/setup installs it)",
@@ -127,3 +133,55 @@ def test_promtool_alert_rule_tests_pass() -> None:
         timeout=60,
     )
     assert out.returncode == 0 and "SUCCESS" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.stack
+def test_clamd_outage_fires_the_shipped_alert_from_a_real_mailmon(stack: MailStack, tmp_path: Path) -> None:
+    """The real stack's clamd stops; `mailmon run` answers 451 and drops its clamd gauge; a real
+    Prometheus with the shipped alerts.yml, unchanged (`for: 2m`), fires MailmonClamdDown."""
+    stack.clear()
+    metrics_port = free_port()
+    extra = (
+        f'[clamav]\nenabled = true\naddress = "127.0.0.1:{stack.ports.clamd}"\ntimeout_seconds = 10\n'
+        f'[daemon]\nmetrics_listen = "127.0.0.1:{metrics_port}"\n[alerts]\nenabled = false\n'
+    )
+    config = write_config(
+        tmp_path, extra, listen=f"127.0.0.1:{stack.ports.filter}", reinject=f"127.0.0.1:{stack.ports.reinject}", workers=1
+    )
+    mailmon = FilterProcess(config, stack.ports.filter, tmp_path / "mailmon.log", command="run")
+    mailmon.start()
+    prom = Prometheus(tmp_path, f"127.0.0.1:{metrics_port}")
+    assert stack.clamd is not None
+    try:
+        gauge = 'mailmon_dependency_up{job="mailmon", dependency="clamd"}'
+        stack.send(message("Quét được", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
+        stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 1, 60, "delivery with clamd up")
+        prom.wait(lambda: [r["value"][1] for r in prom.query(gauge)] == ["1"], "clamd up in Prometheus", 30)
+        assert alert_state(prom, "MailmonClamdDown") is None
+
+        stack.clamd.stop()
+        stack.send(message("Chờ quét", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
+        prom.wait(lambda: [r["value"][1] for r in prom.query(gauge)] == ["0"], "clamd down in Prometheus", 60)
+        prom.wait(lambda: alert_state(prom, "MailmonClamdDown") == "pending", "MailmonClamdDown pending", 30)
+        reasons = prom.query('mailmon_filter_fail_closed_total{job="mailmon", reason="clamd"}')
+        assert reasons and float(reasons[0]["value"][1]) >= 1
+        # The rule's own `for: 2m`, as shipped.
+        prom.wait(lambda: alert_state(prom, "MailmonClamdDown") == "firing", "MailmonClamdDown firing", 200)
+        (alert,) = [a for a in prom.get("/api/v1/alerts")["data"]["alerts"] if a["labels"]["alertname"] == "MailmonClamdDown"]
+        assert alert["labels"]["severity"] == "critical" and "clamd" in alert["annotations"]["summary"]
+        assert len(stack.delivered(VANPHONG)) == 1  # the second message waits in Postfix, not lost
+        stack.clamd.start(time.monotonic() + 60)
+        stack.flush_queue()
+        stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 2, 60, "delivery once clamd is back")
+        prom.wait(lambda: [r["value"][1] for r in prom.query(gauge)] == ["1"], "clamd up again", 30)
+    finally:
+        if not ping(stack.ports.clamd):
+            stack.clamd.start(time.monotonic() + 60)
+        prom.stop()
+        mailmon.stop()
+
+
+def alert_state(prom: Prometheus, name: str) -> str | None:
+    answer = prom.get("/api/v1/alerts")
+    states = [a["state"] for a in (answer or {"data": {"alerts": []}})["data"]["alerts"] if a["labels"]["alertname"] == name]
+    return states[0] if states else None

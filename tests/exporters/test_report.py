@@ -16,8 +16,8 @@ from exporters.reports.report import build_reminders, build_report, enqueue_remi
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
-from monitor.store import Store
-from tests.conftest import REPO
+from monitor.store import Concern, FindingRecord, MessageRecord, Store
+from tests.conftest import REPO, tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = Calendar()
@@ -41,28 +41,34 @@ def store(tmp_path: Path) -> Store:
     )
     s = Store(tmp_path / "mailmon.sqlite3")
     assert not import_csv(s, tmp_path / "units.csv", tmp_path / "mailboxes.csv").errors
-    s.db.table("last_login").insert({"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
+    tables(s).table("last_login").insert({"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
+    hoa = (Concern("hoant.stttt@example.gov.vn", "stttt"),)
     for month, rule, action, n in [(1, "virus", "quarantine", 2), (3, "executable-attachment", "reject", 1),
                                    (3, "virus", "quarantine", 1), (11, "classified-content", "quarantine", 4)]:
         for i in range(n):
-            s.record_message(
-                {"time": f"2026-{month:02d}-1{i}T10:00:00+07:00", "message_id": f"<{month}.{i}@x>", "queue_id": "Q",
-                 "mail_from": "hoant.stttt@example.gov.vn", "rcpt_tos": ["a@partner.gov.vn"], "direction": "outbound",
-                 "size": 100, "verdict": action, "outcome": action, "seconds": 0.1},
-                [{"rule": rule, "severity": "high", "action": action, "detail": "d", "citation": "DN-2022 Đ12.6"}],
+            s.messages.record(
+                MessageRecord(
+                    time=f"2026-{month:02d}-1{i}T10:00:00+07:00", message_id=f"<{month}.{i}@x>", queue_id="Q",
+                    client_addr="", mail_from="hoant.stttt@example.gov.vn", rcpt_tos=("a@partner.gov.vn",),
+                    direction="outbound", size=100, verdict=action, outcome=action, seconds=0.1, concerns=hoa,
+                ),
+                [FindingRecord(rule, "high", action, "d", "DN-2022 Đ12.6", hoa)],
             )
     # Inbound to the Sở Tư pháp in 2025: outside the period.
-    s.record_message(
-        {"time": "2025-06-01T10:00:00+07:00", "message_id": "<old@x>", "queue_id": "Q", "mail_from": "x@gmail.com",
-         "rcpt_tos": ["tuphap@example.gov.vn"], "direction": "inbound", "size": 1, "verdict": "reject",
-         "outcome": "rejected", "seconds": 0.1},
-        [{"rule": "virus", "severity": "high", "action": "reject", "detail": "d", "citation": "DN-2022 Đ13.2"}],
+    tuphap = (Concern("tuphap@example.gov.vn", "sotuphap"),)
+    s.messages.record(
+        MessageRecord(
+            time="2025-06-01T10:00:00+07:00", message_id="<old@x>", queue_id="Q", client_addr="",
+            mail_from="x@gmail.com", rcpt_tos=("tuphap@example.gov.vn",), direction="inbound", size=1,
+            verdict="reject", outcome="rejected", seconds=0.1, concerns=tuphap,
+        ),
+        [FindingRecord("virus", "high", "reject", "d", "DN-2022 Đ13.2", tuphap)],
     )
     return s
 
 
 def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -> None:
-    data = build_report(store, "2026", None, "csv", profile=DN, calendar=CAL, now=NOW)
+    data = build_report(store, "2026", None, "csv", tz=TZ, profile=DN, calendar=CAL, now=NOW)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][0] == "Mục / Section"
@@ -74,14 +80,14 @@ def test_csv_opens_in_excel_as_utf8_and_counts_by_rule_and_month(store: Store) -
     assert cells[("actions", "stttt", "reject", "")] == "1"
     assert cells[("mailbox", "stttt", "vanphong@example.gov.vn", "")] == "active"
     assert ("findings", "sotuphap", "virus", "2025-06") not in cells  # outside the period
-    one = build_report(store, "2026-11", "stttt", "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
+    one = build_report(store, "2026-11", "stttt", "csv", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "sotuphap" not in one and "2026-11" in one and "2026-01" not in one
     with pytest.raises(ValueError, match="YYYY"):
-        build_report(store, "26", None, "csv", profile=DN)
+        build_report(store, "26", None, "csv", tz=TZ, profile=DN)
 
 
 def test_html_report_renders_in_headless_chromium(store: Store, tmp_path: Path) -> None:
-    html = build_report(store, "2026", None, "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", None, "html", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8")
     assert "Sở Thông tin và Truyền thông" in html and "@media print" in html
     assert html.count("<svg") == 2 and ">4</text>" in html  # bars carry their numbers
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -126,46 +132,46 @@ def test_no_reminder_where_the_regulation_sets_no_yearly_report(store: Store, na
     profile = load_account_profile(name)
     assert not reminder_due(NOW, CAL, profile)
     assert build_reminders(store, NOW, CAL, profile) == []
-    html = build_report(store, "2026", None, "html", profile=profile, calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", None, "html", tz=TZ, profile=profile, calendar=CAL, now=NOW).decode("utf-8")
     assert profile.regulation.number in html and "15/12" not in html
     assert f"{profile.regulation.short_name} không quy định báo cáo năm" in html
 
 
 def test_the_report_names_the_regulation_and_cites_its_clauses(store: Store) -> None:
-    html = build_report(store, "2026", None, "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", None, "html", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8")
     assert "07/2022/QĐ-UBND" in html and "Ủy ban nhân dân tỉnh Đắk Nông" in html
     assert "trước ngày 15/12" in html and "DN-2022 Đ14.6" in html
     assert "<td>virus</td><td>DN-2022 Đ13.2, DN-2022 Đ12.5</td>" in html
-    csv_text = build_report(store, "2026", None, "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
+    csv_text = build_report(store, "2026", None, "csv", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "regulation,,DN-2022,,\"Quyết định 07/2022/QĐ-UBND" in csv_text
 
 
 def test_requests_and_free_mail_counts_in_the_report_and_the_digest(store: Store) -> None:
     from exporters.notify.alerts import build_digests
-    from monitor.store.requests import add_request, complete_request
-
-    add_request(store, "restore", "hoant.stttt@example.gov.vn", "stttt", datetime(2026, 11, 24, 8, tzinfo=TZ))
-    late = add_request(store, "create", "moi.stttt@example.gov.vn", "stttt", datetime(2026, 11, 2, 8, tzinfo=TZ))
-    complete_request(store, late, datetime(2026, 11, 10, 9, tzinfo=TZ))  # 3 working days were due by 05/11
-    store.record_message(
-        {"time": "2026-11-20T10:00:00+07:00", "message_id": "<g@x>", "queue_id": "Q",
-         "mail_from": "hoant.stttt@example.gov.vn", "rcpt_tos": ["hoa@gmail.com"], "direction": "outbound",
-         "size": 1, "verdict": "tag", "outcome": "delivered", "seconds": 0.1},
-        [{"rule": "public-provider-mailbox", "severity": "info", "action": "tag", "detail": "d",
-          "citation": "BDi-2017 Đ11.4"}],
+    store.requests.add("restore", "hoant.stttt@example.gov.vn", "stttt", datetime(2026, 11, 24, 8, tzinfo=TZ))
+    late = store.requests.add("create", "moi.stttt@example.gov.vn", "stttt", datetime(2026, 11, 2, 8, tzinfo=TZ))
+    store.requests.complete(late, datetime(2026, 11, 10, 9, tzinfo=TZ))  # 3 working days were due by 05/11
+    hoa = (Concern("hoant.stttt@example.gov.vn", "stttt"),)
+    store.messages.record(
+        MessageRecord(
+            time="2026-11-20T10:00:00+07:00", message_id="<g@x>", queue_id="Q", client_addr="",
+            mail_from="hoant.stttt@example.gov.vn", rcpt_tos=("hoa@gmail.com",), direction="outbound",
+            size=1, verdict="tag", outcome="delivered", seconds=0.1, concerns=hoa,
+        ),
+        [FindingRecord("public-provider-mailbox", "info", "tag", "d", "BDi-2017 Đ11.4", hoa)],
     )
-    rows = build_report(store, "2026", "stttt", "csv", profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
+    rows = build_report(store, "2026", "stttt", "csv", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "request,stttt,#1 restore hoant.stttt@example.gov.vn,2026-11-24,open; due 2026-11-26; late" in rows
     assert "request,stttt,#2 create moi.stttt@example.gov.vn,2026-11-02,done 2026-11-10; due 2026-11-05; late" in rows
     assert "public_provider_messages" not in rows  # DN-2022 has no such rule
-    html = build_report(store, "2026", "stttt", "html", profile=DN, calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", "stttt", "html", tz=TZ, profile=DN, calendar=CAL, now=NOW).decode("utf-8")
     assert "Đề nghị gửi bộ phận CNTT" in html and "(DN-2022 Đ8.3)" in html and "trễ hạn / late" in html
 
     bdi = load_account_profile("bdi-2017")
-    rows = build_report(store, "2026", "stttt", "csv", profile=bdi, calendar=CAL, now=NOW).decode("utf-8-sig")
+    rows = build_report(store, "2026", "stttt", "csv", tz=TZ, profile=bdi, calendar=CAL, now=NOW).decode("utf-8-sig")
     assert "public_provider_messages,stttt,,,1" in rows
     assert "open; no deadline" in rows  # BDi-2017 gives the IT department no deadline
-    html = build_report(store, "2026", "stttt", "html", profile=bdi, calendar=CAL, now=NOW).decode("utf-8")
+    html = build_report(store, "2026", "stttt", "html", tz=TZ, profile=bdi, calendar=CAL, now=NOW).decode("utf-8")
     assert "Thư với hộp thư công cộng / Mail with free-mail boxes" in html
 
     digest = {d.unit: d for d in build_digests(store, NOW, CAL, DN)}["stttt"]

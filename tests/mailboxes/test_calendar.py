@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
-from monitor.mailboxes.calendar import Calendar
+import pytest
+
+from monitor.config import ConfigError, load_config
+from monitor.mailboxes.calendar import Calendar, calendar_for
+from tests.conftest import write_config
 
 
 def test_tet_2026_is_not_working() -> None:
@@ -54,3 +59,23 @@ def test_between_is_zero_backwards() -> None:
     cal = Calendar()
     assert cal.working_days_between(date(2026, 5, 5), date(2026, 5, 1)) == 0
     assert cal.working_days_between(date(2026, 5, 4), date(2026, 5, 8)) == 4
+
+
+def test_config_toml_days_off_and_make_up_days_reach_the_calendar(tmp_path: Path) -> None:
+    # An announced day off on Friday 26 November 2027, made up on Saturday 20 November.
+    config = load_config(
+        write_config(tmp_path, "[calendar]\nextra_days_off = [2027-11-26]\nextra_working_days = [2027-11-20]\n")
+    )
+    cal, plain = calendar_for(config.calendar), Calendar()
+    assert plain.is_working_day(date(2027, 11, 26)) and not cal.is_working_day(date(2027, 11, 26))
+    assert not plain.is_working_day(date(2027, 11, 20)) and cal.is_working_day(date(2027, 11, 20))
+    assert cal.holiday_name(date(2027, 11, 26)) == "Ngày nghỉ theo thông báo / announced day off"
+    assert cal.add_working_days(date(2027, 11, 25), 1) == date(2027, 11, 29)
+    assert plain.add_working_days(date(2027, 11, 25), 1) == date(2027, 11, 26)
+
+
+def test_a_day_both_off_and_worked_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[calendar]\nextra_days_off = [2027-05-08]\nextra_working_days = [2027-05-08]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert any(e.startswith("calendar:") and "2027-05-08" in e for e in info.value.errors), info.value.errors

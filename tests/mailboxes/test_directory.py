@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitor.mailboxes.directory import import_csv, it_contacts
 from monitor.store import Store
-from tests.conftest import REPO, SAMPLES_DIR
+from tests.conftest import REPO, SAMPLES_DIR, tables
 
 SAMPLES = SAMPLES_DIR / "directory"
 
@@ -26,19 +26,19 @@ def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
         "mailboxes.csv:11: created_at: not an ISO 8601 date ('2026-13-01')",
         "mailboxes.csv:12: address hoant.stttt@example.gov.vn is listed twice",
     ]
-    hoa = store.db.table("mailboxes").get("hoant.stttt@example.gov.vn")
+    hoa = tables(store).table("mailboxes").get("hoant.stttt@example.gov.vn")
     assert hoa["display_name"] == "Nguyễn Thị Hoa" and hoa["quota_mb"] == 1024
-    assert store.db.table("mailboxes").get("stttt@example.gov.vn")["quota_mb"] is None
+    assert tables(store).table("mailboxes").get("stttt@example.gov.vn")["quota_mb"] is None
     assert it_contacts(store, "stttt") == ["cntt@example.gov.vn", "quantri@example.gov.vn"]
 
 
 def test_import_is_idempotent(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
-    first = list(store.db.table("mailboxes").rows_where(select="address, status", order_by="address"))
+    first = list(tables(store).table("mailboxes").rows_where(select="address, status", order_by="address"))
     import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
-    assert list(store.db.table("mailboxes").rows_where(select="address, status", order_by="address")) == first
-    assert store.db.table("units").count == 3
+    assert list(tables(store).table("mailboxes").rows_where(select="address, status", order_by="address")) == first
+    assert tables(store).table("units").count == 3
 
 
 def test_a_status_change_is_an_update(tmp_path: Path) -> None:
@@ -54,8 +54,8 @@ def test_a_status_change_is_an_update(tmp_path: Path) -> None:
     empty_units.write_text("unit,name,parent,it_contact\n", encoding="utf-8")
     report = import_csv(store, empty_units, changed)
     assert report.errors == [] and report.mailboxes == 1
-    assert store.db.table("mailboxes").get("hoant.stttt@example.gov.vn")["status"] == "suspended"
-    assert store.db.table("mailboxes").count == 5
+    assert tables(store).table("mailboxes").get("hoant.stttt@example.gov.vn")["status"] == "suspended"
+    assert tables(store).table("mailboxes").count == 5
 
 
 def test_cli(tmp_path: Path, config_file: Path) -> None:
@@ -119,8 +119,6 @@ def test_mailboxes_json_as_of(tmp_path: Path, config_file: Path) -> None:
 
 
 def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path) -> None:
-    from monitor.store.unit_people import current_people, latest_changes
-
     store = Store(tmp_path / "db.sqlite3")
     units = tmp_path / "units.csv"
     boxes = tmp_path / "mailboxes.csv"
@@ -133,12 +131,12 @@ def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path) -> No
     units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,Trần Văn A,2024-01-01,Lê Thị B,\n", "utf-8")
     first = import_csv(store, units, boxes)
     assert first.errors == [] and first.people_changed == 2
-    assert latest_changes(store) == {}  # who was there first is no change
-    assert store.db.table("mailboxes").get("vanphong@example.gov.vn")["password_reset_at"] == "2026-11-03"
+    assert store.unit_people.latest_changes() == {}  # who was there first is no change
+    assert tables(store).table("mailboxes").get("vanphong@example.gov.vn")["password_reset_at"] == "2026-11-03"
     assert import_csv(store, units, boxes).people_changed == 0  # the same names again
     units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,Phạm Văn C,2026-11-16,Lê Thị B,\n", "utf-8")
     assert import_csv(store, units, boxes).people_changed == 1
-    assert latest_changes(store) == {("stttt", "head"): ("Trần Văn A", "Phạm Văn C", "2026-11-16")}
-    assert current_people(store)[("stttt", "holder")] == "Lê Thị B"
+    assert store.unit_people.latest_changes() == {("stttt", "head"): ("Trần Văn A", "Phạm Văn C", "2026-11-16")}
+    assert store.unit_people.current()[("stttt", "holder")] == "Lê Thị B"
     units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,,2026-11-16,,\n", "utf-8")
     assert import_csv(store, units, boxes).errors == ["units.csv:2: head_since: given without head"]

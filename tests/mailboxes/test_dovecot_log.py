@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 from monitor.mailboxes.dovecot_log import ingest_file, read_last_login_dict
 from monitor.store import Store
-from tests.conftest import SAMPLES_DIR
+from tests.conftest import SAMPLES_DIR, tables
 
 SAMPLES = SAMPLES_DIR / "dovecot"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def events(store: Store) -> list[dict[str, object]]:
-    return list(store.db.table("login_events").rows_where(order_by="id"))
+    return list(tables(store).table("login_events").rows_where(order_by="id"))
 
 
 def test_recommended_format_from_the_real_stack(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_same_file_twice_and_restart_mid_file(tmp_path: Path) -> None:
     # The same content under another name (a copy, or a restore) counts nothing twice.
     copy = tmp_path / "copy.log"
     shutil.copy(log, copy)
-    store.db.table("log_positions").delete_where()
+    tables(store).table("log_positions").delete_where()
     replay = ingest_file(store, copy, "monitor", TZ)
     assert replay.new_events == 0 and replay.duplicates == 29
 
@@ -113,12 +113,12 @@ def test_follower_survives_rotation(tmp_path: Path) -> None:
 
 
 def test_journald_short_iso_lines_parse() -> None:
-    from monitor.mailboxes.dovecot_log import _Clock, parse_events
+    from monitor.mailboxes.dovecot_log import LogClock, parse_events
 
     text = (
         "2026-11-22T10:05:06+0700 mail dovecot[812]: imap-login: Login: user=<a@example.gov.vn>, method=PLAIN, "
         "rip=203.113.1.5, lip=10.0.0.2, mpid=1, TLS, session=<AAAA>\n"
         "2026-11-22T10:05:07+0700 mail dovecot[812]: imap(a@example.gov.vn)<1><AAAA>: Disconnected: Logged out\n"
     )
-    (event,) = list(parse_events(text, "monitor", _Clock(TZ, 2026)))
+    (event,) = list(parse_events(text, "monitor", LogClock(TZ, 2026)))
     assert event[0] == "2026-11-22T10:05:06+07:00" and event[1] == "a@example.gov.vn" and event[3] == "login"

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from monitor.mailboxes.dovecot_log import _Clock, ingest_file, parse_events
+from monitor.mailboxes.dovecot_log import LogClock, ingest_file, parse_events
 from monitor.mailboxes.evaluate import WINDOW_DAYS, gather_facts, load_account_profile
-from monitor.store import Store, migrations
+from monitor.store import Store
+from monitor.store.migrations import migrations
 from rules.accounts import check_sessions
+from tests.conftest import tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROFILE = load_account_profile("dn-2022", trusted_networks=("10.1.0.0/16",))
@@ -55,7 +57,7 @@ def write_log(path: Path, seed: int = 7) -> None:
 
 
 def with_mailboxes(store: Store) -> Store:
-    store.db.table("mailboxes").insert_all(
+    tables(store).table("mailboxes").insert_all(
         {"address": u, "display_name": u, "unit": "stttt", "kind": "unit", "status": "active"} for u in USERS
     )
     return store
@@ -64,7 +66,7 @@ def with_mailboxes(store: Store) -> Store:
 def days_table(store: Store) -> dict[tuple[str, str], tuple[object, ...]]:
     """login_days with each day's instants in order (batches append them in any order)."""
     out: dict[tuple[str, str], tuple[object, ...]] = {}
-    for day, user, logins, login_sources, failures, failure_sources, last_login, latest in store.db.execute(
+    for day, user, logins, login_sources, failures, failure_sources, last_login, latest in tables(store).execute(
         "select day, user, logins, login_sources, failures, failure_sources, last_login, latest from login_days"
     ).fetchall():
         out[(day, user)] = (
@@ -85,7 +87,7 @@ def per_event(store: Store, now: datetime) -> dict[str, dict[str, object]]:
         lambda: {"last": None, "checks": {}, "sources": set(), "recent_logins": set(), "recent_failures": set()}
     )
     previous: dict[str, datetime] = {}
-    for user, time, kind, rip in store.db.execute(
+    for user, time, kind, rip in tables(store).execute(
         "select user, time, kind, rip from login_events where master = 0 and time <= ? order by time", [now.isoformat()]
     ).fetchall():
         when, facts = datetime.fromisoformat(time), out[user]
@@ -137,7 +139,7 @@ def test_aggregate_equals_the_per_event_computation_across_restart_and_replay(tm
     before = days_table(store)
     copy = tmp_path / "copy.log"
     shutil.copy(log, copy)
-    store.db.table("log_positions").delete_where()
+    tables(store).table("log_positions").delete_where()
     replay = ingest_file(store, copy, "monitor", TZ)
     assert replay.new_events == 0 and replay.duplicates == first.new_events + second.new_events
     assert days_table(store) == before
@@ -150,7 +152,7 @@ def test_aggregate_equals_the_per_event_computation_across_restart_and_replay(tm
 def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     log = tmp_path / "dovecot.log"
     write_log(log, seed=11)
-    events = list(parse_events(log.read_text(), "monitor", _Clock(TZ, 2026)))
+    events = list(parse_events(log.read_text(), "monitor", LogClock(TZ, 2026)))
     old = sqlite_utils.Database(tmp_path / "old.sqlite3")
     migrations.apply(old, stop_before="0006_login_days")
     old.conn.executemany(
@@ -162,6 +164,5 @@ def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     old.close()
     migrated = Store(tmp_path / "old.sqlite3")
     ingested = Store(tmp_path / "new.sqlite3")
-    with ingested.db.atomic():
-        assert ingested.record_login_events(events) == len(events)
+    assert ingested.logins.record_events(events) == len(events)
     assert days_table(migrated) == days_table(ingested) != {}

@@ -265,7 +265,7 @@ SCENARIOS = [
         lc_2015="enforce: LC-2015 Đ8.1",
         bdi_2017="enforce: BDi-2017 Đ8",
     ),
-    # The Đắk Nông unit box: checked once every working day meets DN-2022 Đ9.2 ("hằng ngày").
+    # A Đắk Nông unit box: checked once every working day meets DN-2022 Đ9.2 ("hằng ngày").
     row(
         "check-frequency",
         "unit-box-checked-once-a-working-day",
@@ -273,7 +273,7 @@ SCENARIOS = [
         lc_2015="enforce: LC-2015 Đ8.1",
         bdi_2017="enforce: BDi-2017 Đ8",
     ),
-    # The Bình Định personal box: one check a day is enough in Lào Cai, not in Bình Định.
+    # A Bình Định personal box: one check a day is enough in Lào Cai, not in Bình Định.
     row(
         "check-frequency",
         "personal-box-checked-once-a-working-day",
@@ -335,7 +335,7 @@ SCENARIOS = [
         bd_2005="advisory: BD-2005 Đ8.3, BD-2005 Đ6.3",
         dl_2006="advisory: DL-2006 Đ6 ý 2, DL-2006 Đ5.3",
     ),
-    # The Lào Cai address: right under LC-2015 Đ4.2; a wrong domain where a domain is fixed.
+    # A Lào Cai address: right under LC-2015 Đ4.2; a wrong domain where a domain is fixed.
     row(
         "address-format",
         "lao-cai-staff-address",

@@ -235,7 +235,7 @@ def test_eicar_attachment_is_rejected_with_the_clause(stack: MailStack, run_filt
     bounce = next(m for m in stack.delivered(HOANT) if "virus" in m.as_string()).as_string()
     assert "(virus, DN-2022 D13.2" in bounce
     assert not stack.delivered(VANPHONG)
-    (finding,) = [f for f in Store(proc.config.parent / "mailmon.sqlite3").findings() if f["rule"] == "virus"]
+    (finding,) = [f for f in Store(proc.config.parent / "mailmon.sqlite3").messages.recent_findings() if f["rule"] == "virus"]
     assert finding["detail"] == CLAMD_EICAR_NAME
 
 
@@ -297,7 +297,7 @@ def test_over_stream_max_is_unscanned_not_a_pass(stack: MailStack, run_filter: F
     stack.send(big, PARTNER, [VANPHONG])
     stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 1, 30, "the tagged delivery")
     assert "virus-unscanned" in str(stack.delivered(VANPHONG)[0]["X-Mailmon-Finding"])
-    (finding,) = Store(proc.config.parent / "mailmon.sqlite3").findings()
+    (finding,) = Store(proc.config.parent / "mailmon.sqlite3").messages.recent_findings()
     assert finding["rule"] == "virus-unscanned" and "StreamMaxLength (1 MiB)" in finding["detail"]
 
 

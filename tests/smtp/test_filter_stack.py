@@ -77,7 +77,7 @@ def test_clean_official_mail_is_delivered_intact(stack: MailStack, run_filter: F
     (att,) = list(got.iter_attachments())
     assert att.get_content() == b"%PDF-1.7\n" + bytes(range(256)) * 40
     assert "X-Mailmon-Finding" not in got
-    rows = store_of(proc).messages()
+    rows = store_of(proc).messages.recent()
     assert rows[0]["verdict"] == "pass" and rows[0]["direction"] == "inbound"
     assert rows[0]["queue_id"], "the Postfix queue id arrives through XFORWARD"
 
@@ -102,8 +102,8 @@ def test_executable_is_rejected_and_bounced_with_the_clause(
     assert "executable-attachment, DN-2022 D12.6" in bounce
     assert deliveries(stack, VANPHONG, "exe1") == 0
     store = store_of(proc)
-    assert [f["rule"] for f in store.findings()] == ["executable-attachment"]
-    (copy,) = store.quarantine(status="rejected")
+    assert [f["rule"] for f in store.messages.recent_findings()] == ["executable-attachment"]
+    (copy,) = store.quarantine.entries("rejected")
     assert Path(copy["path"]).stat().st_size > len(PE)
 
 
@@ -121,17 +121,24 @@ def test_before_queue_reject_reaches_the_client(stack: MailStack, run_filter: Fi
 
 def test_sieve_redirect_to_gmail_is_caught_in_flight(stack: MailStack, run_filter: FilterFactory) -> None:
     proc = run_filter()
+    store = store_of(proc)
+    store.mailboxes.import_directory(
+        [{"unit": "stttt", "name": "Sở TT&TT", "parent": None, "it_contact": "[]"}],
+        [{"address": HOANT, "display_name": "Hoa", "unit": "stttt", "kind": "personal", "status": "active"}],
+    )
     stack.put_sieve_script(HOANT, "chuyentiep", 'redirect "someone@gmail.com";\n')
     msg = with_id(message("Công văn đến", sender=PARTNER, to=HOANT), "sieve1")
     stack.send(msg, PARTNER, [HOANT])
-    store = store_of(proc)
     stack.wait_until(
-        lambda: any(f["rule"] == "auto-forward-external" for f in store.findings()), 30, "the finding"
+        lambda: any(f["rule"] == "auto-forward-external" for f in store.messages.recent_findings()), 30, "the finding"
     )
-    finding = next(f for f in store.findings() if f["rule"] == "auto-forward-external")
+    finding = next(f for f in store.messages.recent_findings() if f["rule"] == "auto-forward-external")
     assert finding["rcpt_tos"] == ["someone@gmail.com"]
     assert "hoant.stttt@example.gov.vn → someone@gmail.com" in finding["detail"]
     assert finding["citation"] == "DN-2022 Đ13.5"
+    # The finding is about the box whose rule forwarded it, in that box's unit, not about the outside sender.
+    about = store.messages.concerns_of_message(finding["message"])
+    assert (finding["id"], HOANT, "stttt") in about and not [c for c in about if c[1] == PARTNER]
     # The bounce goes back to the original sender; nothing reached gmail.com.
     stack.wait_until(lambda: any(PARTNER in s.rcpt_tos for s in stack.sink_messages()), 30, "the bounce")
     assert not [s for s in stack.sink_messages() if "someone@gmail.com" in s.rcpt_tos]
@@ -153,7 +160,7 @@ def test_31_mib_attachment_is_rejected(stack: MailStack, run_filter: FilterFacto
         lambda: any("attachment-too-large" in m.as_string() for m in stack.delivered(HOANT)), 60, "bounce"
     )
     assert deliveries(stack, VANPHONG, "big1") == 0
-    (row,) = store_of(proc).messages()
+    (row,) = store_of(proc).messages.recent()
     assert row["size"] > 42_000_000 and row["verdict"] == "reject"
 
 
@@ -166,8 +173,8 @@ def test_quarantine_then_release(stack: MailStack, run_filter: FilterFactory) ->
     ).encode()
     stack.send(raw, PARTNER, [VANPHONG])
     store = store_of(proc)
-    stack.wait_until(lambda: bool(store.quarantine()), 30, "the quarantine entry")
-    (entry,) = store.quarantine()
+    stack.wait_until(lambda: bool(store.quarantine.entries()), 30, "the quarantine entry")
+    (entry,) = store.quarantine.entries()
     assert "inspection-limit" in entry["reason"]
     stored = Path(entry["path"]).read_bytes()
     assert stored.split(b"\r\n\r\n", 1)[1] == raw.split(b"\r\n\r\n", 1)[1]
@@ -199,7 +206,7 @@ def test_quarantine_then_release(stack: MailStack, run_filter: FilterFactory) ->
     stack.wait_until(lambda: deliveries(stack, VANPHONG, "quar1") == 1, 30, "the released message")
     released = next(m for m in stack.delivered(VANPHONG) if "quar1" in m["Message-ID"])
     assert released["X-Mailmon-Released"] == entry["id"]
-    assert store.quarantine_entry(entry["id"])["status"] == "released"  # type: ignore[index]
+    assert store.quarantine.entry(entry["id"])["status"] == "released"  # type: ignore[index]
 
 
 def test_tag_action_delivers_with_headers(stack: MailStack, run_filter: FilterFactory) -> None:
@@ -287,9 +294,9 @@ def test_internal_error_when_the_quarantine_cannot_be_written(
     quarantine_dir.mkdir()
     stack.flush_queue()
     store = store_of(proc)
-    stack.wait_until(lambda: len(store.quarantine()) == 1, 30, "the message in quarantine")
+    stack.wait_until(lambda: len(store.quarantine.entries()) == 1, 30, "the message in quarantine")
     stack.wait_until(lambda: not stack.queue(), 30, "an empty queue")
-    assert len(store.quarantine()) == 1
+    assert len(store.quarantine.entries()) == 1
     assert deliveries(stack, VANPHONG, "internal1") == 0
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, FilterFactory
+from tests.conftest import REPO, FilterFactory, tables
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -44,9 +44,9 @@ def test_forged_authenticated_sender_holds_only_the_insider(stack: MailStack, ru
     assert all("4.7.1" in r for r in reasons), reasons
 
     store = Store(proc.config.parent / "mailmon.sqlite3")
-    held = [r["sender"] for r in store.db.table("held_senders").rows_where("released_at is null")]
+    held = [r["sender"] for r in tables(store).table("held_senders").rows_where("released_at is null")]
     assert held == [INSIDER]
-    assert "messages in an hour" in next(iter(store.db.table("held_senders").rows))["reason"]
+    assert "messages in an hour" in next(iter(tables(store).table("held_senders").rows))["reason"]
     listed = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "--config", str(proc.config), "senders", "list"],
         capture_output=True, text=True, cwd=REPO,
@@ -59,7 +59,7 @@ def test_forged_authenticated_sender_holds_only_the_insider(stack: MailStack, ru
     stack.send(insider_message(99), DIRECTOR, [PARTNER], login=INSIDER)
     stack.wait_until(lambda: len(stack.queue()) == 2, 60, "the insider's next message held too")
     assert len(to_partner()) == 61
-    assert [r["sender"] for r in store.db.table("held_senders").rows_where("released_at is null")] == [INSIDER]
+    assert [r["sender"] for r in tables(store).table("held_senders").rows_where("released_at is null")] == [INSIDER]
 
 
 def test_the_login_comes_only_from_postfix_s_own_topmost_received() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import FilterFactory
+from tests.conftest import FilterFactory, tables
 from tests.samples.hostile_builders import many_parts
 
 pytestmark = pytest.mark.stack
@@ -29,17 +29,17 @@ def test_a_message_that_outlives_its_worker_twice_is_quarantined_not_retried_for
     stack.send(raw, PARTNER, [VANPHONG])
     stack.wait_until(lambda: "4.3.2" in deferred_reason(stack), 60, "the first 451 4.3.2 deferral")
     store = Store(proc.config.parent / "mailmon.sqlite3")
-    (failure,) = store.db.execute("SELECT key, failures, reason FROM worker_failures").fetchall()
+    (failure,) = tables(store).execute("SELECT key, failures, reason FROM worker_failures").fetchall()
     assert failure[0].startswith("queue:") and failure[1] == 1
     assert "its worker process was ended" in failure[2]
-    assert not store.quarantine()
+    assert not store.quarantine.entries()
 
     stack.flush_queue()
-    stack.wait_until(lambda: bool(store.quarantine()), 60, "the message decided on its retry")
+    stack.wait_until(lambda: bool(store.quarantine.entries()), 60, "the message decided on its retry")
     stack.wait_until(lambda: not stack.queue(), 60, "Postfix to let go of it")
-    (entry,) = store.quarantine()
+    (entry,) = store.quarantine.entries()
     assert "inspection-limit" in entry["reason"]
     assert "its worker process was ended" in entry["reason"] and "2 attempts" in entry["reason"]
-    (finding,) = [f for f in store.findings() if f["queue_id"] == failure[0].removeprefix("queue:")]
+    (finding,) = [f for f in store.messages.recent_findings() if f["queue_id"] == failure[0].removeprefix("queue:")]
     assert finding["rule"] == "inspection-limit"
     assert not [m for m in stack.delivered(VANPHONG) if "poison1" in str(m.get("Message-ID", ""))]

@@ -12,7 +12,6 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from monitor.store.releases import releases_of
 from tests.conftest import REPO, FilterFactory
 from tests.samples.make_samples import PE, message
 
@@ -38,15 +37,15 @@ def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filte
     stack.send(exe, PARTNER, [VANPHONG])
     stack.send(message("TỐI MẬT: kế hoạch", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
     store = Store(proc.config.parent / "mailmon.sqlite3")
-    stack.wait_until(lambda: len(store.quarantine(None)) == 2, 60, "a rejected copy and a held message")
-    by_status = {r["status"]: r["id"] for r in store.quarantine(None)}
+    stack.wait_until(lambda: len(store.quarantine.entries(None)) == 2, 60, "a rejected copy and a held message")
+    by_status = {r["status"]: r["id"] for r in store.quarantine.entries(None)}
     rejected, held = by_status["rejected"], by_status["held"]
 
     refused = mailmon(proc.config, "quarantine", "release", rejected)
     assert refused.returncode == 1 and "--rejected-copy" in refused.stderr
     no_reason = mailmon(proc.config, "quarantine", "release", rejected, "--rejected-copy")
     assert no_reason.returncode == 1 and "--reason" in no_reason.stderr
-    assert store.quarantine_entry(rejected)["status"] == "rejected" and releases_of(store, rejected) == []
+    assert store.quarantine.entry(rejected)["status"] == "rejected" and store.releases.of(rejected) == []
     assert not stack.delivered(VANPHONG)
 
     ok = mailmon(
@@ -57,11 +56,11 @@ def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filte
     assert mailmon(proc.config, "quarantine", "release", held).returncode == 0
     stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 2, 30, "both released messages")
 
-    [first] = releases_of(store, rejected)
+    [first] = store.releases.of(rejected)
     assert first["who"] == "nguyen.van.a (sudo, as root)"
     assert first["why"] == "đối tác gửi lại bản cài đặt" and first["was"] == "rejected"
     assert first["reply"].startswith("250")
-    [second] = releases_of(store, held)
+    [second] = store.releases.of(held)
     assert second["was"] == "held" and second["who"]
     again = mailmon(proc.config, "quarantine", "release", held)
     assert again.returncode == 1 and "released" in again.stderr

@@ -35,7 +35,7 @@ def test_burst_holds_the_sender_until_released(stack: MailStack, run_filter: Fil
     reasons = [r.get("delay_reason", "") for q in stack.queue() for r in q["recipients"]]
     assert all("4.7.1" in r for r in reasons), reasons
     store = Store(proc.config.parent / "mailmon.sqlite3")
-    spam = [f for f in store.findings() if f["rule"] == "spam"]
+    spam = [f for f in store.messages.recent_findings() if f["rule"] == "spam"]
     assert spam and spam[0]["action"] == "hold" and "external recipients in an hour" in spam[0]["detail"]
     assert spam[0]["citation"].startswith("DN-2022 Đ13.3")
 

@@ -19,7 +19,7 @@ HOANT = "hoant.stttt@example.gov.vn"
 
 
 def stored(proc: FilterProcess) -> list[dict[str, object]]:
-    return Store(proc.config.parent / "mailmon.sqlite3").messages()
+    return Store(proc.config.parent / "mailmon.sqlite3").messages.recent()
 
 
 def send_with_xforward(port: int, source: str, subject: str) -> tuple[bool, tuple[int, bytes]]:

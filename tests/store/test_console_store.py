@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monitor.store import Store
-from monitor.store.console import Console
-from monitor.store.console_sessions import ConsoleRecords
+from monitor.store import Concern, FindingRecord, MessageRecord, Store
 from monitor.web.imap_signin import acceptable
+from rules.concerns import concerned_mailboxes
+from tests.conftest import tables
 
 
 def store_with_units(tmp_path: Path) -> Store:
     store = Store(tmp_path / "db.sqlite3")
-    store.db.table("units").insert_all(
+    tables(store).table("units").insert_all(
         [
             {"unit": "a", "name": "Sở A", "it_contact": json.dumps(["IT.A@example.gov.vn"])},
             {"unit": "b", "name": "Sở B", "it_contact": json.dumps(["it.b@example.gov.vn", "it.ab@example.gov.vn"])},
             {"unit": "c", "name": "Sở C", "it_contact": json.dumps(["it.ab@example.gov.vn"])},
         ]
     )
-    store.db.table("mailboxes").insert_all(
+    tables(store).table("mailboxes").insert_all(
         [
             {"address": "x@example.gov.vn", "unit": "a", "kind": "personal", "status": "active"},
             {"address": "y@example.gov.vn", "unit": "b", "kind": "personal", "status": "active"},
@@ -31,13 +31,13 @@ def store_with_units(tmp_path: Path) -> Store:
 
 
 def keep(store: Store, qid: str, time: str, mail_from: str, rcpts: list[str], status: str = "held") -> None:
-    store.add_quarantine(
+    store.quarantine.add(
         {"id": qid, "time": time, "mail_from": mail_from, "rcpt_tos": rcpts, "size": 100, "status": status, "path": ""}
     )
 
 
 def test_it_contacts_are_found_whatever_the_case(tmp_path: Path) -> None:
-    console = Console(store_with_units(tmp_path).db.conn)
+    console = store_with_units(tmp_path).console
     assert console.contact_units("it.a@example.gov.vn") == ["a"]
     assert console.contact_units("It.AB@example.gov.vn") == ["b", "c"]
     assert console.contact_units("nobody@example.gov.vn") == []
@@ -49,7 +49,7 @@ def test_a_message_belongs_to_the_units_of_its_local_sender_and_recipients(tmp_p
     keep(store, "q2", "2026-11-01T00:00:02+00:00", "partner@gmail.com", ["y@example.gov.vn"])
     keep(store, "q3", "2026-11-01T00:00:03+00:00", "x@example.gov.vn", ["Y@example.gov.vn"])
     keep(store, "q4", "2026-11-01T00:00:04+00:00", "a@gmail.com", ["b@gmail.com"])
-    console = Console(store.db.conn)
+    console = store.console
     assert console.quarantine_units("q1") == {"a"}
     assert console.quarantine_units("q3") == {"a", "b"}  # two units: both see it
     assert console.quarantine_units("q4") == set()  # no local mailbox: administrators only
@@ -72,7 +72,7 @@ def test_the_quarantine_pages_by_time_and_id_with_filters(tmp_path: Path) -> Non
             ["z@gmail.com"],
             "held" if i % 2 else "rejected",
         )
-    console = Console(store.db.conn)
+    console = store.console
     first = console.quarantine_page(["a"], limit=3)
     assert [r["id"] for r in first] == ["q6", "q5", "q4"]
     second = console.quarantine_page(["a"], before=(first[-1]["time"], first[-1]["id"]), limit=3)
@@ -82,35 +82,49 @@ def test_the_quarantine_pages_by_time_and_id_with_filters(tmp_path: Path) -> Non
     assert console.quarantine_page(["b"]) == []
 
 
-def test_findings_count_for_each_unit_they_touch(tmp_path: Path) -> None:
+def record(store: Store, mail_from: str, rcpts: list[str], direction: str, time: str = "2026-11-02T01:00:00+00:00") -> None:
+    """One message with a public-provider-mailbox finding, about the mailboxes the filter would name."""
+    about = concerned_mailboxes(mail_from, rcpts, direction, lambda a: a.endswith("@example.gov.vn"))
+    units = store.mailboxes.units_of(about)
+    concerns = tuple(Concern(m, units.get(m, "")) for m in about)
+    message = MessageRecord(
+        "<m@x>", "Q", "127.0.0.1", mail_from, tuple(rcpts), direction, 100, "tag", 0.1, concerns=concerns, time=time
+    )
+    finding = FindingRecord("public-provider-mailbox", "warning", "tag", "", "", concerns)
+    store.messages.record(message, [finding])
+
+
+def test_findings_count_for_each_unit_they_are_about(tmp_path: Path) -> None:
     store = store_with_units(tmp_path)
-    finding = {"rule": "public-provider-mailbox", "severity": "warning", "action": "tag", "detail": "", "citation": ""}
-    base = {"direction": "outbound", "verdict": "tag", "time": "2026-11-02T01:00:00+00:00"}
-    store.record_message({**base, "mail_from": "x@example.gov.vn", "rcpt_tos": ["y@example.gov.vn"]}, [finding])
-    store.record_message({**base, "mail_from": "x@example.gov.vn", "rcpt_tos": ["p@gmail.com"]}, [finding])
-    store.record_message({**base, "mail_from": "p@gmail.com", "rcpt_tos": ["q@gmail.com"]}, [finding])
-    store.record_message({**base, "time": "2026-10-01T00:00:00+00:00", "mail_from": "x@example.gov.vn"}, [finding])
-    console = Console(store.db.conn)
+    record(store, "p@gmail.com", ["x@example.gov.vn", "y@example.gov.vn"], "inbound")  # about x (a) and y (b)
+    record(store, "x@example.gov.vn", ["p@gmail.com"], "outbound")  # about its sender: a
+    record(store, "p@gmail.com", ["q@gmail.com"], "relay")  # about no mailbox of ours: unit ""
+    record(store, "z@example.gov.vn", ["p@gmail.com"], "outbound")  # z is not in the directory yet
+    record(store, "x@example.gov.vn", ["p@gmail.com"], "outbound", "2026-10-01T00:00:00+00:00")
+    # The directory learns z's unit before the count: a concern recorded without one takes today's.
+    tables(store).table("mailboxes").insert({"address": "z@example.gov.vn", "unit": "c", "kind": "personal"})
+    console = store.console
     assert console.count_new_findings("+420 minutes", batch=3) == 3
-    assert console.count_new_findings("+420 minutes", batch=3) == 1
+    assert console.count_new_findings("+420 minutes", batch=3) == 2
     assert console.count_new_findings("+420 minutes") == 0  # nothing new: nothing counted twice
     rule = "public-provider-mailbox"
     everything = console.finding_counts("2026-11-02", "2026-11-02", None)
     assert everything == {
         ("2026-11-02", "a", rule): 2,
         ("2026-11-02", "b", rule): 1,
+        ("2026-11-02", "c", rule): 1,
         ("2026-11-02", "", rule): 1,
-        ("2026-11-02", "*", rule): 3,  # each finding once
+        ("2026-11-02", "*", rule): 4,  # each finding once
     }
     assert console.finding_counts("2026-11-01", "2026-11-30", ["b"]) == {("2026-11-02", "b", rule): 1}
     assert console.finding_counts("2026-10-01", "2026-10-01", ["a"]) == {("2026-10-01", "a", rule): 1}
-    store.record_message({**base, "mail_from": "y@example.gov.vn", "rcpt_tos": []}, [finding])
+    record(store, "y@example.gov.vn", [], "outbound")
     assert console.count_new_findings("+420 minutes") == 1
     assert console.finding_counts("2026-11-02", "2026-11-02", ["b"]) == {("2026-11-02", "b", rule): 2}
 
 
 def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -> None:
-    console = Console(store_with_units(tmp_path).db.conn)
+    console = store_with_units(tmp_path).console
 
     def row(address: str, unit: str, state: str, rules: list[str]) -> dict[str, object]:
         return {
@@ -147,7 +161,7 @@ def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -
 
 
 def test_sessions_attempts_and_the_audit_trail(tmp_path: Path) -> None:
-    records = ConsoleRecords(store_with_units(tmp_path).db.conn)
+    records = store_with_units(tmp_path).console_sessions
     records.open_session("k1", "it.a@example.gov.vn", "t1", "2026-11-01T00:00:00+00:00", "10.0.0.1")
     records.open_session("k2", "it.b@example.gov.vn", "t2", "2026-11-01T05:00:00+00:00", "10.0.0.2")
     assert records.session("k1") is not None and records.session("k1").csrf == "t1"  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, USERS, FilterProcess, write_config
+from tests.conftest import REPO, USERS, FilterProcess, tables, write_config
 from tests.samples.make_samples import PE, message
 
 CONTACT_A = "hoant.stttt@example.gov.vn"  # IT contact of so-a
@@ -126,14 +126,14 @@ def start_console(stack: MailStack, directory: Path) -> Console:
         stack.send(msg, PARTNER, [recipient])
     store = console.store()
     try:
-        stack.wait_until(lambda: len(store.quarantine()) == 2, 60, "both messages in quarantine")
-        for entry in store.quarantine():
+        stack.wait_until(lambda: len(store.quarantine.entries()) == 2, 60, "both messages in quarantine")
+        for entry in store.quarantine.entries():
             if entry["rcpt_tos"] == [RECIPIENT_A]:
                 console.qid_a = entry["id"]
             else:
                 console.qid_b = entry["id"]
         # A sender of so-a held for its sending (what the sending windows write when one is exceeded).
-        store.db.table("held_senders").insert(
+        tables(store).table("held_senders").insert(
             {
                 "sender": console.held_sender_a,
                 "since": "2026-01-01T00:00:00+00:00",

@@ -84,7 +84,7 @@ async def sender_release(request: Request, principal: Principal) -> Response:
         return state.page(request, "error.html.j2", status=400, reason="why", qid="")
     units = [row["unit"]] if row["unit"] else []
     async with state.actions:
-        released = await state.store.call(lambda s: sending_windows.release(s, sender, datetime.now(UTC)))
+        released = await state.store.call(lambda s: sending_windows.release_sender(s, sender, datetime.now(UTC)))
         result = "released" if released else "not held any more"
         await state.records(
             lambda r: r.record_action(now_utc(), principal.address, "release-sender", sender, units, reason, result)

@@ -22,8 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from monitor.inspect.limits import Limits
 from monitor.inspect.mime import ParsedMessage, parse_message
 from monitor.smtp.reinject import ReinjectError
-from monitor.smtp.release import reinject_entry
-from monitor.store.releases import record_release
+from monitor.store import Store
 from monitor.web.auth import Principal, member, now_utc
 from monitor.web.pages.overview import title
 from monitor.web.state import WebState, web_state
@@ -145,7 +144,7 @@ async def quarantine_release(request: Request, principal: Principal) -> Response
             return state.page(request, "error.html.j2", status=409, reason="status", qid=qid, status_now=status)
         config = state.config()
         try:
-            reply = await reinject_entry(config, state.quarantine, entry)
+            reply = await state.quarantine.reinject_entry(config, entry)
         except (ReinjectError, OSError) as exc:
             result = f"failed: {exc}"
             await state.records(
@@ -155,9 +154,10 @@ async def quarantine_release(request: Request, principal: Principal) -> Response
             return state.page(request, "error.html.j2", status=502, reason="reinject", qid=qid, detail=str(exc))
         who = f"{principal.address} (console)"
 
-        def done(s: Any) -> None:
-            s.set_quarantine_status(qid, "released")
-            record_release(s, qid, who, reason, status, reply)
+        def done(s: Store) -> None:
+            with s.transaction():
+                s.quarantine.set_status(qid, "released")
+                s.releases.record(qid, who, reason, status, reply)
 
         await state.store.call(done)
         await asyncio.to_thread(Path(entry["path"]).unlink, missing_ok=True)

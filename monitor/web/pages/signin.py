@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from monitor.store import Store
-from monitor.store.console_sessions import ConsoleRecords
 from monitor.web.auth import (
     SIGNIN_COOKIE,
     Principal,
@@ -67,7 +66,7 @@ async def signin(request: Request) -> Response:
     since = (now - timedelta(minutes=web.signin_window_minutes)).isoformat(timespec="seconds")
 
     def limits(s: Store) -> tuple[int, int]:
-        records = ConsoleRecords(s.db.conn)
+        records = s.console_sessions
         records.forget_old(
             (now - timedelta(minutes=web.session_idle_minutes)).isoformat(timespec="seconds"),
             (now - timedelta(hours=web.session_max_hours)).isoformat(timespec="seconds"),
@@ -76,7 +75,7 @@ async def signin(request: Request) -> Response:
         return records.failures_since(since, address=address), records.failures_since(since, client=client)
 
     async def record(outcome: str) -> None:
-        await state.store.call(lambda s: ConsoleRecords(s.db.conn).record_attempt(stamp, address, client, outcome))
+        await state.store.call(lambda s: s.console_sessions.record_attempt(stamp, address, client, outcome))
 
     by_address, by_client = await state.store.call(limits)
     if by_address >= web.signin_failures_per_address or by_client >= web.signin_failures_per_client:
@@ -99,7 +98,7 @@ async def signin(request: Request) -> Response:
     await record("ok")
     cookie_value, csrf = new_secret(), new_secret()
     key = session_key(cookie_value)
-    await state.store.call(lambda s: ConsoleRecords(s.db.conn).open_session(key, address, csrf, now_utc(), client))
+    await state.store.call(lambda s: s.console_sessions.open_session(key, address, csrf, now_utc(), client))
     log.info("console sign-in: %s (%s) from %s", address, "admin" if admin else "IT contact", client)
     response = RedirectResponse("/", status_code=303)
     set_cookie(response, session_cookie_name(web.secure_cookies), cookie_value, web.secure_cookies)
@@ -113,7 +112,7 @@ async def signout(request: Request, principal: Principal) -> Response:
     web = state.config().web
     name = session_cookie_name(web.secure_cookies)
     key = session_key(request.cookies.get(name, ""))
-    await state.store.call(lambda s: ConsoleRecords(s.db.conn).close_session(key))
+    await state.store.call(lambda s: s.console_sessions.close_session(key))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(name, path="/", secure=web.secure_cookies, httponly=True, samesite="strict")
     return response

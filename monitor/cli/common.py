@@ -1,0 +1,10 @@
+"""What several commands share: the store as config.toml describes it."""
+
+from __future__ import annotations
+
+from monitor.config import Config
+from monitor.store import Store
+
+
+def open_store(config: Config) -> Store:
+    return Store(config.storage.database, lock_timeout=config.storage.lock_timeout_seconds)
