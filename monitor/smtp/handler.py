@@ -137,7 +137,9 @@ class FilterHandler:
                 log.warning("scan timed out queue_id=%s size=%d", queue_id, spool.size)
                 return replies.R451_SCAN_TIMEOUT.answer()
             except WorkerFailed as exc:
-                failed = await self._worker_failed(spool, queue_id, mail_from, rcpt_tos, str(exc))
+                failed = await poison.on_failure(
+                    self.store, self._io, spool, queue_id, str(exc), mail_from, rcpt_tos, self.settings
+                )
                 if isinstance(failed, Answer):
                     return failed
                 evaluation = failed
@@ -199,17 +201,6 @@ class FilterHandler:
         finally:
             if not scoring.done():
                 scoring.cancel()
-
-    async def _worker_failed(
-        self, spool: Spool, queue_id: str, mail_from: str, rcpt_tos: tuple[str, ...], reason: str
-    ) -> Evaluation | Answer:
-        """451 the first time a message breaks a worker, its verdict the second (poison.py)."""
-        failures = await poison.record_failure(self.store, self._io, spool, queue_id, reason)
-        if failures is None:  # not counted: answered 451 so that the next attempt is counted
-            return replies.R451_STORE.answer()
-        log.warning("worker failure %d queue_id=%s size=%d: %s", failures, queue_id, spool.size, reason)
-        decided = poison.decided(failures, reason, mail_from, rcpt_tos, self.settings)
-        return replies.R451_SCAN_TIMEOUT.answer() if decided is None else decided
 
     # -- clamd (monitor/scanners/clamd.py) ------------------------------------------------------------
     async def _virus_scan(self, spool: Spool, evaluation: Evaluation) -> AntivirusResult | None:

@@ -15,6 +15,8 @@ import logging
 from concurrent.futures import Executor
 
 from monitor.inspect.pipeline import Evaluation, Settings, limit_evaluation
+from monitor.smtp import replies
+from monitor.smtp.replies import Answer
 from monitor.smtp.spool import Spool
 from monitor.store import AsyncStore
 
@@ -42,6 +44,26 @@ async def record_failure(store: AsyncStore, io: Executor, spool: Spool, queue_id
     except Exception:
         log.exception("could not record a worker failure queue_id=%s", queue_id)
         return None
+
+
+async def on_failure(
+    store: AsyncStore,
+    io: Executor,
+    spool: Spool,
+    queue_id: str,
+    reason: str,
+    mail_from: str,
+    rcpt_tos: tuple[str, ...],
+    settings: Settings,
+) -> Evaluation | Answer:
+    """What the filter does with a message that broke its worker: 451 the first time (Postfix keeps it),
+    its inspection-limit verdict the second; 451 too when the failure could not be counted."""
+    failures = await record_failure(store, io, spool, queue_id, reason)
+    if failures is None:  # not counted: a 451, so that the next attempt is counted
+        return replies.R451_STORE.answer()
+    log.warning("worker failure %d queue_id=%s size=%d: %s", failures, queue_id, spool.size, reason)
+    verdict = decided(failures, reason, mail_from, rcpt_tos, settings)
+    return replies.R451_SCAN_TIMEOUT.answer() if verdict is None else verdict
 
 
 def decided(

@@ -39,7 +39,8 @@ from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
 from monitor.store.pending import PendingWrites
-from tests.conftest import write_config
+from tests.conftest import tables, write_config
+from tests.samples.hostile_builders import many_parts
 from tests.samples.make_samples import PE, message
 
 HOANT = "hoant.stttt@example.gov.vn"
@@ -446,6 +447,32 @@ def test_a_record_the_database_will_not_take_yet_waits_and_is_written_later(star
     wait_until(lambda: filt.metric("mailmon_store_pending_writes") == 0, "the record written")
     (row,) = records(filt)
     assert row["outcome"] == "delivered" and row["message_id"] == "<late@example.gov.vn>"
+
+
+def test_a_message_that_breaks_its_worker_is_451_then_decided_and_451_store_if_it_cannot_be_counted(
+    start: Callable[..., Filter],
+) -> None:
+    """A poison message's failure count decides the answer, so it is written before answering: 451 the
+    first time, the verdict the second; a count the database will not take is a 451 too (never a pass)."""
+    filt = start("[inspection]\nmax_mime_parts = 1000000\n", lock_timeout=0.2, worker_deadline_seconds=0.1)
+    poison = many_parts(60_000)  # with the part limit lifted, a worker takes seconds; its deadline is 0.1 s
+    first = filt.send(poison, PARTNER, [VANPHONG])
+    assert (first[0], first[1][:5]) == (451, "4.3.2")
+    second = filt.send(poison, PARTNER, [VANPHONG])
+    assert second[0] == 250 and "inspection-limit" in second[1]
+    holder = LockHolder(filt.store.path, hold=1.5, pause=0.5)
+    holder.start()
+    try:
+        wait_until(lambda: holder.locks > 0, "the second writer")
+        third = filt.send(poison.replace(b"x\r\n", b"y\r\n", 1), PARTNER, [VANPHONG])
+    finally:
+        holder.stop.set()
+        holder.join()
+    assert (third[0], third[1][:5]) == (451, "4.3.0")
+    assert filt.metric("mailmon_filter_fail_closed_total", reason="store") == 1
+    counts = tables(filt.store).execute("SELECT failures FROM worker_failures").fetchall()
+    assert counts == [(2,)]  # the first message's two failures; the third was not counted, so it comes back
+    assert not filt.relay.received
 
 
 def _now() -> datetime:
