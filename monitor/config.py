@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.inspect.limits import Limits
 from monitor.inspect.pipeline import Settings
+from monitor.store import Store
 from monitor.store.connection import DEFAULT_LOCK_TIMEOUT
 from rules import TRAFFIC_RULES
 from rules.base import Action
@@ -117,6 +119,52 @@ class Storage(_Section):
     # How long a write waits for another writer (another mailmon process, `mailmon` commands) to
     # finish before it counts as failed; the filter keeps a failed record and retries it.
     lock_timeout_seconds: float = Field(default=DEFAULT_LOCK_TIMEOUT, gt=0, le=600)
+    # Empty: SQLite at ``database`` (one machine, no server). ``postgresql://user@host:port/dbname``:
+    # PostgreSQL, which several mailmon nodes share (docs/scale-out.md); its password in
+    # ``password_file``. Away from loopback the server's certificate is verified (sslmode=verify-full)
+    # unless the URL names another sslmode.
+    url: str = ""
+    password_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, v: str) -> str:
+        return postgres_url(v) if v else v
+
+    def target(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL, or else the SQLite file."""
+        return self.url or self.database
+
+    def password(self) -> str | None:
+        return read_secret(self.password_file, "storage.password_file") if self.url and self.password_file else None
+
+    def open_store(self, *, migrate: bool = True) -> Store:
+        return Store(self.target(), lock_timeout=self.lock_timeout_seconds, migrate=migrate, password=self.password())
+
+
+def postgres_url(url: str) -> str:
+    """Check a ``[storage] url``: PostgreSQL, no password in it, TLS verified away from loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected postgresql://user@host:port/dbname (leave it empty for SQLite at 'database')")
+    if parts.password:
+        raise ValueError("secrets are not written in config.toml; put the password in 'password_file'")
+    query = parse_qs(parts.query)
+    host = parts.hostname or ""
+    local = host in ("", "localhost") or host.startswith("/") or _is_loopback(host)
+    if not local and "sslmode" not in query and "host" not in query:
+        query["sslmode"] = ["verify-full"]
+        url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    elif "sslmode" in query and query["sslmode"][-1] in ("disable", "allow", "prefer") and not local:
+        raise ValueError(f"sslmode={query['sslmode'][-1]} sends the mail's findings in clear text; use verify-full")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class FilterSection(_Section):
@@ -477,7 +525,9 @@ def _resolve_paths(config: Config, base: Path, credentials: str) -> Config:
         return None if p is None else resolve(p)
 
     storage = config.storage.model_copy(
-        update={k: fix(getattr(config.storage, k)) for k in ("database", "spool_dir", "quarantine_dir")}
+        update={
+            k: fix(getattr(config.storage, k)) for k in ("database", "spool_dir", "quarantine_dir", "password_file")
+        }
     )
     dovecot = config.dovecot.model_copy(
         update={
@@ -496,6 +546,7 @@ def unexpanded_credentials(config: Config) -> list[str]:
         "storage.database": config.storage.database,
         "storage.spool_dir": config.storage.spool_dir,
         "storage.quarantine_dir": config.storage.quarantine_dir,
+        "storage.password_file": config.storage.password_file,
         "dovecot.master_password_file": config.dovecot.master_password_file,
         "dovecot.last_login_dict": config.dovecot.last_login_dict,
         "alerts.password_file": config.alerts.password_file,

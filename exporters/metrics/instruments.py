@@ -8,7 +8,6 @@ from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -52,14 +51,18 @@ class Metrics:
             registry=registry,
         )
         self.findings = Counter(
-            "mailmon_findings", "Rule findings, by rule, action taken and unit.", ["rule", "action", "unit"],
+            "mailmon_findings",
+            "Rule findings, by rule, action taken and unit.",
+            ["rule", "action", "unit"],
             registry=registry,
         )
         self.dependency_errors = Counter(
             "mailmon_dependency_errors", "Failed calls to a dependency.", ["dependency"], registry=registry
         )
         self.dependency_up_gauge = Gauge(
-            "mailmon_dependency_up", "1 if the last call to the dependency worked, else 0.", ["dependency"],
+            "mailmon_dependency_up",
+            "1 if the last call to the dependency worked, else 0.",
+            ["dependency"],
             registry=registry,
         )
         self.fail_closed = Counter(
@@ -87,7 +90,9 @@ class Metrics:
             "mailmon_alert_mails_sent", "Alert and digest mails accepted by the relay.", ["kind"], registry=registry
         )
         self.alert_failures = Counter(
-            "mailmon_alert_mail_failures", "Failed attempts to send an alert or digest mail.", ["kind"],
+            "mailmon_alert_mail_failures",
+            "Failed attempts to send an alert or digest mail.",
+            ["kind"],
             registry=registry,
         )
         Info("mailmon_build", "The running mailmon.", registry=registry).info({"version": version})
@@ -147,28 +152,29 @@ class Metrics:
 
     def add_store_collector(
         self,
-        database: Path,
+        open_store: Callable[[], Store],
         profile: AccountProfile,
         calendar: Calendar,
         tz: ZoneInfo,
         cache_seconds: float = 60.0,
     ) -> StoreCollector:
         """Export what the store holds (quarantine, outbox, mailbox states), read at scrape time."""
-        collector = StoreCollector(database, profile, calendar, tz, cache_seconds, lambda: self.last_sweep_success)
+        collector = StoreCollector(open_store, profile, calendar, tz, cache_seconds, lambda: self.last_sweep_success)
         self.registry.register(collector)
         return collector
 
 
 class StoreCollector(Collector):
-    """Reads the SQLite store on each scrape; the mailbox evaluation is cached for ``cache_seconds``.
+    """Reads the store on each scrape; the mailbox evaluation is cached for ``cache_seconds``.
 
-    It opens its own short-lived connection in the scraping thread: SQLite in WAL mode lets it read
-    while the service's store threads write, and no connection crosses threads.
+    It opens its own short-lived connection in the scraping thread (``open_store``): SQLite in WAL mode
+    lets it read while the service's store threads write, PostgreSQL always does, and no connection
+    crosses threads.
     """
 
     def __init__(
         self,
-        database: Path,
+        open_store: Callable[[], Store],
         profile: AccountProfile,
         calendar: Calendar,
         tz: ZoneInfo,
@@ -176,7 +182,7 @@ class StoreCollector(Collector):
         last_sweep: Callable[[], float] = lambda: 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.database, self.profile, self.calendar, self.tz = database, profile, calendar, tz
+        self.open_store, self.profile, self.calendar, self.tz = open_store, profile, calendar, tz
         self.cache_seconds, self.last_sweep, self.clock = cache_seconds, last_sweep, clock
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Metric]] = (float("-inf"), [])
@@ -187,7 +193,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         with self._lock:
-            store = Store(self.database, migrate=False)
+            store = self.open_store()
             try:
                 families = self._read_store(store)
                 at, cached = self._cached

@@ -6,5 +6,5 @@ from monitor.config import Config
 from monitor.store import Store
 
 
-def open_store(config: Config) -> Store:
-    return Store(config.storage.database, lock_timeout=config.storage.lock_timeout_seconds)
+def open_store(config: Config, *, migrate: bool = True) -> Store:
+    return config.storage.open_store(migrate=migrate)

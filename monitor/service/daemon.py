@@ -59,9 +59,10 @@ class Daemon:
         # told where the credentials are. Reloads still expand ${CREDENTIALS_DIRECTORY} from here.
         self.environ = {CREDENTIALS: os.environ.pop(CREDENTIALS)} if CREDENTIALS in os.environ else {}
         self.stop = asyncio.Event()
-        timeout = config.storage.lock_timeout_seconds
-        self.store = AsyncStore(config.storage.database, name="filter-store", lock_timeout=timeout)
-        self.batch_store = AsyncStore(config.storage.database, name="batch-store", lock_timeout=timeout)
+        storage = config.storage
+        timeout, password = storage.lock_timeout_seconds, storage.password()
+        self.store = AsyncStore(storage.target(), name="filter-store", lock_timeout=timeout, password=password)
+        self.batch_store = AsyncStore(storage.target(), name="batch-store", lock_timeout=timeout, password=password)
         self.pending: PendingWrites | None = None
         self.handler: FilterHandler | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -93,7 +94,10 @@ class Daemon:
         self.metrics = Metrics(self.registry, version=VERSION)
         tz = ZoneInfo(config.organization.timezone)
         self.metrics.add_store_collector(
-            config.storage.database, config.account_profile(), calendar_for(config.calendar), tz
+            lambda: config.storage.open_store(migrate=False),
+            config.account_profile(),
+            calendar_for(config.calendar),
+            tz,
         )
         self.jobs = Jobs(config, self.batch_store, self.metrics)
         self.pending = PendingWrites(self.store, self.metrics.store_pending)

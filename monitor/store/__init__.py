@@ -10,7 +10,12 @@ department), ``senders`` (sending windows, held senders), ``outbox`` (alert mail
 (its sessions, sign-in attempts and audit trail). The schema is in migrations.py, applied when a
 store opens; the database's files are the owner's only (monitor/store/files.py).
 
-A connection belongs to one thread. ``AsyncStore`` runs a Store on a thread of its own, awaitable
+The store is SQLite (one machine, no server) or PostgreSQL (several nodes share it): see
+monitor/store/connection.py and monitor/store/postgres.py; docs/scale-out.md says which to run.
+
+A connection belongs to one thread.
+
+``AsyncStore`` runs a Store on a thread of its own, awaitable
 from the event loop; the service gives the filter one and the batch work (sweeps, digests, the log
 follower, retention, alerting) another, so the filter never waits in a queue behind a sweep.
 """
@@ -24,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.store.connection import DEFAULT_LOCK_TIMEOUT, Database, is_locked
+from monitor.store.connection import DEFAULT_LOCK_TIMEOUT, Database, SqliteDatabase, is_locked
 from monitor.store.console import Console
 from monitor.store.console_sessions import ConsoleRecords
 from monitor.store.files import private_dir, private_file
@@ -55,17 +60,46 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Store:
-    """The store on one connection; use it from one thread only (or through AsyncStore)."""
+def is_postgres_url(target: Path | str) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
-    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True) -> None:
-        private_dir(path.parent)
+
+def open_database(
+    target: Path | str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, password: str | None = None
+) -> Database:
+    """A connection to the store at ``target``: a PostgreSQL URL, or else the path of a SQLite file."""
+    if is_postgres_url(target):
+        from monitor.store.postgres import PostgresDatabase  # psycopg only where PostgreSQL is used
+
+        return PostgresDatabase(str(target), password=password, lock_timeout=lock_timeout)
+    path = Path(target)
+    private_dir(path.parent)
+    return SqliteDatabase(path, lock_timeout)
+
+
+class Store:
+    """The store on one connection; use it from one thread only (or through AsyncStore).
+
+    ``target`` is a SQLite file (a Path) or a PostgreSQL URL (``postgresql://…``, the password given
+    apart, never in the URL that is logged)."""
+
+    def __init__(
+        self,
+        target: Path | str,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        migrate: bool = True,
+        password: str | None = None,
+    ) -> None:
+        self.target = target
+        self._db = open_database(target, lock_timeout=lock_timeout, password=password)
+        self.dialect = self._db.dialect
         if migrate:
-            apply_migrations(path, lock_timeout)
-        self.path = path
-        self._db = Database(path, lock_timeout)
-        for name in (path.name, path.name + "-wal", path.name + "-shm"):  # 0600 whatever the umask was
-            private_file(path.with_name(name))
+            apply_migrations(self._db)
+        if isinstance(self._db, SqliteDatabase):
+            self.path = self._db.path
+            for name in (self.path.name, self.path.name + "-wal", self.path.name + "-shm"):  # 0600 whatever the umask
+                private_file(self.path.with_name(name))
         self.messages = Messages(self._db)
         self.quarantine = QuarantineIndex(self._db)
         self.releases = Releases(self._db)
@@ -99,14 +133,24 @@ class Store:
 class AsyncStore:
     """A Store on a thread of its own, awaitable from the event loop."""
 
-    def __init__(self, path: Path, *, name: str = "store", lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        target: Path | str,
+        *,
+        name: str = "store",
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        password: str | None = None,
+    ) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mailmon-{name}")
         self._store: Store | None = None
-        self._path = path
+        self._target = target
         self._lock_timeout = lock_timeout
+        self._password = password
 
     async def open(self) -> None:
-        self._store = await self._run(lambda: Store(self._path, lock_timeout=self._lock_timeout))
+        self._store = await self._run(
+            lambda: Store(self._target, lock_timeout=self._lock_timeout, password=self._password)
+        )
 
     async def call(self, fn: Callable[[Store], T]) -> T:
         store = self._store

@@ -12,8 +12,8 @@ deliberately broader than what a finding is about: a unit's IT contact may see, 
 held message its mailboxes sent or were sent. The overview's finding counts by unit read what each
 finding is about (the concerns table, rules/concerns.py), as alerts, reports and metrics do.
 
-Statements are plain DB-API SQL with ``?`` placeholders; ``json_each`` reads the JSON lists the
-store already keeps (recipients, IT contacts).
+Statements are plain DB-API SQL with ``?`` placeholders; the connection's ``json_items`` reads the
+JSON lists the store already keeps (recipients, IT contacts).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class Console:
     def contact_units(self, address: str) -> list[str]:
         """The units whose directory entry names ``address`` among its IT contacts."""
         rows = self._db.execute(
-            "SELECT DISTINCT u.unit FROM units u, json_each(u.it_contact) c WHERE lower(c.value) = ? ORDER BY u.unit",
+            f"SELECT DISTINCT u.unit FROM units u, {self._db.json_items('u.it_contact', 'c')} "  # noqa: S608
+            "WHERE lower(c.value) = ? ORDER BY u.unit",
             (address.lower(),),
         ).fetchall()
         return [r[0] for r in rows]
@@ -82,8 +83,9 @@ class Console:
         row = self._db.one("SELECT value FROM mailbox_view_meta WHERE key = 'findings_counted'")
         last = int(row[0]) if row else 0
         rows = self._db.all(
-            "WITH batch AS (SELECT id, time, rule FROM findings WHERE id > ? ORDER BY id LIMIT ?) "
-            "SELECT t.id, date(t.time, ?), t.rule, CASE WHEN c.unit <> '' THEN c.unit ELSE b.unit END "
+            "WITH batch AS (SELECT id, time, rule FROM findings WHERE id > ? ORDER BY id LIMIT ?) "  # noqa: S608
+            f"SELECT t.id, {self._db.day_at_offset('t.time')}, t.rule, "
+            "CASE WHEN c.unit <> '' THEN c.unit ELSE b.unit END "
             "FROM batch t LEFT JOIN concerns c ON c.finding = t.id LEFT JOIN mailboxes b ON b.address = c.mailbox",
             (last, batch, offset),
         )
@@ -102,7 +104,7 @@ class Console:
         with self._db.write():
             self._db.executemany(
                 "INSERT INTO finding_counts (day, unit, rule, n) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (day, unit, rule) DO UPDATE SET n = n + excluded.n",
+                "ON CONFLICT (day, unit, rule) DO UPDATE SET n = finding_counts.n + excluded.n",
                 [(*key, n) for key, n in counts.items()],
             )
             self._db.execute(
@@ -310,7 +312,9 @@ class Console:
         with self._db.write():
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS evaluated (address TEXT PRIMARY KEY)")
             self._db.execute("DELETE FROM evaluated")
-            self._db.executemany("INSERT OR IGNORE INTO evaluated VALUES (?)", ((r["address"],) for r in rows))
+            self._db.executemany(
+                "INSERT INTO evaluated VALUES (?) ON CONFLICT DO NOTHING", ((r["address"],) for r in rows)
+            )
             self._db.execute("DELETE FROM mailbox_view WHERE address NOT IN (SELECT address FROM evaluated)")
             self._db.execute("DELETE FROM evaluated")
             self._db.execute("DELETE FROM mailbox_view_counts")

@@ -89,13 +89,11 @@ class ConsoleRecords:
         self, now: str, who: str, action: str, target: str, units: Collection[str], why: str, result: str
     ) -> int:
         with self._db.write():
-            cursor = self._db.execute(
+            return self._db.insert(
                 "INSERT INTO console_actions (time, who, action, target, units, why, result) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (now, who, action, target, json.dumps(sorted(units), ensure_ascii=False), why, result),
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     def actions_page(
         self, units: Collection[str] | None, *, before: int | None = None, limit: int = PAGE
@@ -108,7 +106,7 @@ class ConsoleRecords:
             args.append(before)
         if units is not None:
             marks = ", ".join("?" * len(units))
-            clauses.append(f"EXISTS (SELECT 1 FROM json_each(a.units) u WHERE u.value IN ({marks}))")  # noqa: S608
+            clauses.append(f"EXISTS (SELECT 1 FROM {self._db.json_items('a.units', 'u')} WHERE u.value IN ({marks}))")  # noqa: S608
             args += list(units)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.dicts(

@@ -12,11 +12,11 @@ from monitor.store.records import Concern, FindingRecord, MessageRecord
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (time, message_id, queue_id, client_addr, mail_from, rcpt_tos, direction, size, "
-    "verdict, outcome, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "verdict, outcome, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 _INSERT_FINDING = (
     "INSERT INTO findings (message, time, message_id, queue_id, mail_from, rcpt_tos, direction, rule, severity, "
-    "action, detail, citation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "action, detail, citation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 _INSERT_CONCERN = "INSERT INTO concerns (message, finding, mailbox, unit) VALUES (?, ?, ?, ?)"
 # The unit recorded with a concern, else (the directory did not know the mailbox then) the directory's now.
@@ -46,7 +46,7 @@ class Messages:
         """One message, its findings and their concerns, in one transaction; returns the message id."""
         rcpts = json.dumps(list(message.rcpt_tos))
         with self._db.write():
-            cursor = self._db.execute(
+            message_pk = self._db.insert(
                 _INSERT_MESSAGE,
                 (
                     message.time,
@@ -62,11 +62,9 @@ class Messages:
                     message.seconds,
                 ),
             )
-            message_pk = cursor.lastrowid
-            assert message_pk is not None
             self._concerns(message_pk, None, message.concerns)
             for f in findings:
-                cursor = self._db.execute(
+                finding_pk = self._db.insert(
                     _INSERT_FINDING,
                     (
                         message_pk,
@@ -83,7 +81,7 @@ class Messages:
                         f.citation,
                     ),
                 )
-                self._concerns(message_pk, cursor.lastrowid, f.concerns)
+                self._concerns(message_pk, finding_pk, f.concerns)
         return message_pk
 
     def _concerns(self, message: int, finding: int | None, concerns: Sequence[Concern]) -> None:

@@ -51,13 +51,11 @@ class Outbox:
                 if seen:
                     return None
             values = {**row, "to_addrs": json.dumps(list(row["to_addrs"]))}
-            cursor = self._db.execute(
+            return self._db.insert(
                 f"INSERT INTO alert_outbox ({', '.join(_OUTBOX_COLUMNS)}) "  # noqa: S608 (fixed names)
-                f"VALUES ({', '.join('?' * len(_OUTBOX_COLUMNS))})",
+                f"VALUES ({', '.join('?' * len(_OUTBOX_COLUMNS))}) RETURNING id",
                 [values.get(c) for c in _OUTBOX_COLUMNS],
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     def mails(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every mail (or those with ``status``) in the order queued; ``to_addrs`` decoded."""

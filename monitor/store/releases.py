@@ -21,6 +21,4 @@ class Releases:
 
     def of(self, quarantine_id: str) -> list[dict[str, Any]]:
         """Every release of one entry, oldest first."""
-        return self._db.dicts(
-            "SELECT * FROM quarantine_releases WHERE quarantine_id = ? ORDER BY id", (quarantine_id,)
-        )
+        return self._db.dicts("SELECT * FROM quarantine_releases WHERE quarantine_id = ? ORDER BY id", (quarantine_id,))

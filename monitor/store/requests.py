@@ -17,13 +17,11 @@ class Requests:
     def add(self, kind: str, mailbox: str, unit: str, requested_at: datetime, note: str = "") -> int:
         """Record a request; returns its number."""
         with self._db.write():
-            cursor = self._db.execute(
+            return self._db.insert(
                 "INSERT INTO it_requests (kind, mailbox, unit, requested_at, note, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (kind, mailbox.lower(), unit, requested_at.isoformat(timespec="seconds"), note, utcnow()),
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     def get(self, request_id: int) -> dict[str, Any] | None:
         rows = self._db.dicts("SELECT * FROM it_requests WHERE id = ?", (request_id,))

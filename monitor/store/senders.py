@@ -68,6 +68,9 @@ class Senders:
         sender = sender.lower()
         now, hour, day = stamps
         with self._db.write():
+            # Two filter nodes counting the same sender's burst wait for each other here (PostgreSQL;
+            # SQLite writes one transaction at a time anyway): each sees the other's messages.
+            self._db.lock("sender:" + sender)
             self._db.executemany(
                 "INSERT INTO send_events (sender, time, rcpt, external, message_id) VALUES (?, ?, ?, ?, ?)",
                 [(sender, now, r.lower(), int(ext), message_id) for r, ext in recipients],

@@ -10,7 +10,7 @@ from monitor.store.records import utcnow
 
 _COUNT = (
     "INSERT INTO worker_failures (key, first_seen, last_seen, failures, reason) VALUES (?, ?, ?, 1, ?) "
-    "ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen, failures = failures + 1, "
+    "ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen, failures = worker_failures.failures + 1, "
     "reason = excluded.reason"
 )
 

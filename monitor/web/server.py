@@ -52,7 +52,12 @@ class ConsoleServer:
     def __init__(self, config: Callable[[], Config], config_path: Path, health: Health) -> None:
         self.config, self.config_path, self.health = config, config_path, health
         storage = config().storage
-        self.store = AsyncStore(storage.database, name="console-store", lock_timeout=storage.lock_timeout_seconds)
+        self.store = AsyncStore(
+            storage.target(),
+            name="console-store",
+            lock_timeout=storage.lock_timeout_seconds,
+            password=storage.password(),
+        )
         self.server: _Server | None = None
         self.task: asyncio.Task[None] | None = None
         self.address = ""

@@ -60,7 +60,7 @@ def test_a_refused_alert_does_not_block_the_rest_and_ends_as_a_dead_letter(tmp_p
             ids[local] = enqueue(store, mail, now)
         registry = CollectorRegistry()
         metrics = Metrics(registry, version="test")
-        metrics.add_store_collector(store.path, load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
+        metrics.add_store_collector(lambda: Store(store.path, migrate=False), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
         sender = OutboxSender(
             f"127.0.0.1:{port}", False, None, None, "mailmon@example.gov.vn", timeout=10, max_attempts=3,
             metrics=metrics,

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporters.metrics.instruments import Metrics
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
+from monitor.store import Store
 from tests.conftest import REPO
 from tests.exporters.test_metrics import Served, populated_store, record_some_events
 
@@ -78,8 +79,9 @@ def test_every_panel_expression_parses_in_promtool(dashboard: dict[str, Any], tm
 def test_every_metric_name_exists_in_a_real_scrape(dashboard: dict[str, Any], tmp_path: Path) -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, version="test")
+    target = populated_store(tmp_path)
     metrics.add_store_collector(
-        populated_store(tmp_path), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh")
+        lambda: Store(target, migrate=False), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh")
     )
     record_some_events(metrics)
     served = Served(registry)

@@ -112,7 +112,8 @@ def record_some_events(metrics: Metrics) -> None:
 def served(tmp_path: Path) -> Iterator[tuple[Served, Metrics]]:
     registry = CollectorRegistry()
     metrics = Metrics(registry, version="9.9.9")
-    metrics.add_store_collector(populated_store(tmp_path), load_account_profile("dn-2022"), Calendar(), TZ)
+    target = populated_store(tmp_path)
+    metrics.add_store_collector(lambda: Store(target, migrate=False), load_account_profile("dn-2022"), Calendar(), TZ)
     record_some_events(metrics)
     server = Served(registry)
     yield server, metrics
@@ -157,7 +158,9 @@ def test_counters_and_store_state_in_a_real_scrape(served: tuple[Served, Metrics
 def test_mailbox_state_is_cached_between_scrapes(tmp_path: Path) -> None:
     path = populated_store(tmp_path)
     clock = [time.time()]
-    collector = StoreCollector(path, load_account_profile("dn-2022"), Calendar(), TZ, 60, clock=lambda: clock[0])
+    collector = StoreCollector(
+        lambda: Store(path, migrate=False), load_account_profile("dn-2022"), Calendar(), TZ, 60, clock=lambda: clock[0]
+    )
     registry = CollectorRegistry()
     registry.register(collector)
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1

@@ -13,8 +13,8 @@ import sqlite_utils
 
 from monitor.mailboxes.dovecot_log import LogClock, ingest_file, parse_events
 from monitor.mailboxes.evaluate import WINDOW_DAYS, gather_facts, load_account_profile
-from monitor.store import Store
-from monitor.store.migrations import migrations
+from monitor.store import Store, open_database
+from monitor.store.migrations import apply_migrations
 from rules.accounts import check_sessions
 from tests.conftest import tables
 
@@ -153,8 +153,8 @@ def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     log = tmp_path / "dovecot.log"
     write_log(log, seed=11)
     events = list(parse_events(log.read_text(), "monitor", LogClock(TZ, 2026)))
+    apply_migrations(open_database(tmp_path / "old.sqlite3"), stop_before="0006_login_days")
     old = sqlite_utils.Database(tmp_path / "old.sqlite3")
-    migrations.apply(old, stop_before="0006_login_days")
     old.conn.executemany(
         "insert into login_events (time, user, protocol, kind, attempts, rip, session, master) "
         "values (?, ?, ?, ?, ?, ?, ?, ?)",

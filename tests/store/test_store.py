@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.store import AsyncStore, Concern, FindingRecord, MessageRecord, Store
-from monitor.store.connection import Database, is_locked
-from monitor.store.migrations import migrations
+from monitor.store import AsyncStore, Concern, FindingRecord, MessageRecord, Store, open_database
+from monitor.store.connection import SqliteDatabase, is_locked
+from monitor.store.migrations import apply_migrations
 from monitor.store.pending import PendingWrites
 from monitor.store.senders import WindowCounts
 from tests.conftest import tables
@@ -81,8 +81,8 @@ def test_nested_writes_join_one_transaction_and_roll_back_together(tmp_path: Pat
 
 def test_the_concerns_migration_backfills_what_was_recorded_before(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
+    apply_migrations(open_database(path), stop_before="0012_concerns")  # a database of the schema before concerns
     old = sqlite_utils.Database(path)
-    migrations.apply(old, stop_before="0012_concerns")  # a database of the schema before concerns
     old["mailboxes"].insert_all(
         [{"address": "hoa@example.gov.vn", "unit": "stttt"}, {"address": "vp@example.gov.vn", "unit": "vp"}]
     )
@@ -112,8 +112,8 @@ def test_a_database_that_has_concerns_under_their_first_number_upgrades(tmp_path
     """A database made when the concerns migration was 0007_concerns (before 0007-0011 were placed
     before it) takes the migrations it lacks, and keeps its concerns as they are."""
     path = tmp_path / "concerns-first.sqlite3"
+    apply_migrations(open_database(path), stop_before="0007_quarantine_releases")
     old = sqlite_utils.Database(path)
-    migrations.apply(old, stop_before="0007_quarantine_releases")
     old.execute(
         "CREATE TABLE concerns (message INTEGER NOT NULL REFERENCES messages(id), "
         "finding INTEGER REFERENCES findings(id), mailbox TEXT NOT NULL, unit TEXT NOT NULL)"
@@ -228,6 +228,6 @@ def test_opening_a_current_store_writes_nothing(tmp_path: Path) -> None:
     taken.wait(10)
     try:
         Store(path, lock_timeout=0.05).close()  # would fail with "locked" if it tried to write
-        Database(path, 0.05).close()
+        SqliteDatabase(path, 0.05).close()
     finally:
         other.join()
