@@ -125,6 +125,12 @@ class Storage(_Section):
     # unless the URL names another sslmode.
     url: str = ""
     password_file: Path | None = None
+    # Where quarantined messages' bytes are kept: "files" under quarantine_dir, or "database" (a shared
+    # store's nodes all reach them). Unset: "database" with PostgreSQL, "files" with SQLite.
+    quarantine_in: Literal["files", "database"] | None = None
+
+    def quarantine_in_database(self) -> bool:
+        return (self.quarantine_in or ("database" if self.url else "files")) == "database"
 
     @field_validator("url")
     @classmethod

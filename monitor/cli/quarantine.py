@@ -10,12 +10,12 @@ from typing import Any
 
 from monitor.cli.common import open_store
 from monitor.config import Config
-from monitor.smtp.quarantine import Quarantine
+from monitor.smtp.quarantine import Quarantine, ReleaseRaced
 
 
 def run(config: Config, args: Any) -> int:
     store = open_store(config)
-    quarantine = Quarantine(config.storage.quarantine_dir)
+    quarantine = Quarantine.of(config)
     if args.qcommand == "list":
         rows = store.quarantine.entries(None if args.all else "held")
         if args.json:
@@ -33,7 +33,11 @@ def run(config: Config, args: Any) -> int:
         print(f"không có / no such quarantine id: {args.id}", file=sys.stderr)
         return 1
     if args.qcommand == "show":
-        sys.stdout.write(quarantine.read(entry).decode("utf-8", "replace"))
+        data = quarantine.read(store, entry)
+        if data is None:
+            print(f"{args.id}: thư không còn / the message is gone (status {entry['status']})", file=sys.stderr)
+            return 1
+        sys.stdout.write(data.decode("utf-8", "replace"))
         return 0
     if args.qcommand == "delete":
         quarantine.delete(store, args.id)
@@ -43,7 +47,7 @@ def run(config: Config, args: Any) -> int:
     if status == "rejected" and not args.rejected_copy:
         print(
             f"{args.id} là bản lưu của thư đã bị từ chối / is the kept copy of a rejected message: its sender "
-            "was told it was not delivered. Release it with --rejected-copy --reason \"...\"",
+            'was told it was not delivered. Release it with --rejected-copy --reason "..."',
             file=sys.stderr,
         )
         return 1
@@ -53,7 +57,11 @@ def run(config: Config, args: Any) -> int:
     if status == "rejected" and not args.reason.strip():
         print("--rejected-copy cần lý do / needs --reason", file=sys.stderr)
         return 1
-    reply = quarantine.release(config, store, entry)
+    try:
+        reply = quarantine.release(config, store, entry)
+    except (ReleaseRaced, KeyError):
+        print(f"{args.id} vừa được người khác xử lý / was just handled by someone else", file=sys.stderr)
+        return 1
     store.releases.record(args.id, operator(), args.reason.strip(), status, reply)
     print(f"đã chuyển / released {args.id}: {reply}")
     return 0

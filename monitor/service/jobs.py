@@ -114,12 +114,13 @@ class Jobs:
 
 
 def expire_quarantine(store: Store, cutoff: str) -> int:
-    """Delete the files of quarantined messages kept since before ``cutoff``; their index rows say 'deleted'."""
+    """Delete quarantined messages kept since before ``cutoff`` (files, or bytes in the database); their
+    index rows say 'deleted'."""
     removed = 0
     while batch := store.quarantine.kept_before(cutoff):
         for qid, path in batch:
-            Path(path).unlink(missing_ok=True)
+            if path:
+                Path(path).unlink(missing_ok=True)
             store.quarantine.set_status(qid, "deleted")
             removed += 1
     return removed
-

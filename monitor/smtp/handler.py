@@ -71,7 +71,7 @@ class FilterHandler:
         self.store = store
         pending = pending if pending is not None else PendingWrites(store)  # (an empty one is falsy)
         self.recorder = Recorder(store, self.settings.domains, events, pending)
-        self.quarantine = Quarantine(config.storage.quarantine_dir)
+        self.quarantine = Quarantine.of(config)
         self.workers = Workers(config.filter)
         self._io = io_executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailmon-io")
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
@@ -90,7 +90,7 @@ class FilterHandler:
         self.config = config
         self.settings = config.evaluation_settings()
         self.recorder.domains = self.settings.domains
-        self.quarantine = Quarantine(config.storage.quarantine_dir)
+        self.quarantine = Quarantine.of(config)
         self.reinject_host, self.reinject_port = split_hostport(config.filter.reinject)
         self.clamd = clamd_client(config)
         self.windows = sending_windows.windows(config.ratelimit)
@@ -392,6 +392,7 @@ class FilterHandler:
                 f"{deciding.title.vi}: {deciding.detail}", deciding.title.en, deciding.rule, deciding.citation
             )
         )
+
 
 def _index_entry(message: MessageRecord) -> dict[str, Any]:
     """The quarantine index columns a message record fills."""

@@ -1,7 +1,11 @@
-"""The quarantine: messages kept on disk (fsynced) and indexed in the store, never delivered unless released.
+"""The quarantine: messages kept and indexed in the store, never delivered unless released.
 
-A message is in quarantine once both its file is durable and its index row is committed; only
-then does the filter answer 250. Release re-injects it with its original envelope, bypassing the rules.
+Where the bytes live is ``[storage] quarantine_in``: "files" (fsynced under ``quarantine_dir``; the
+default with SQLite) or "database" (a row committed with the index entry; the default with
+PostgreSQL, so that every node shows, releases and deletes what any node kept — docs/scale-out.md
+weighs the two). A message is in quarantine once both its bytes are durable and its index row is
+committed; only then does the filter answer 250. Release re-injects it with its original envelope,
+bypassing the rules.
 """
 
 from __future__ import annotations
@@ -33,9 +37,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ReleaseRaced(Exception):
+    """Someone else (another node, another operator) released or changed the entry first."""
+
+
 class Quarantine:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, in_database: bool = False) -> None:
         self.directory = directory
+        self.in_database = in_database
+
+    @classmethod
+    def of(cls, config: Config) -> Quarantine:
+        return cls(config.storage.quarantine_dir, in_database=config.storage.quarantine_in_database())
 
     def path_for(self, qid: str) -> Path:
         return self.directory / qid[:8] / f"{qid}.eml"
@@ -43,6 +56,11 @@ class Quarantine:
     def keep(self, spool: Spool, store: Store, meta: dict[str, Any]) -> str:
         """Persist the spooled message and index it; returns the quarantine id. Blocking."""
         qid = new_id()
+        if self.in_database:
+            data = spool.getvalue()
+            digest = hashlib.sha256(data).hexdigest()
+            store.quarantine.add({**meta, "id": qid, "path": "", "size": len(data), "sha256": digest}, data=data)
+            return qid
         path = self.path_for(qid)
         private_dir(path.parent)
         spool.persist(path)
@@ -51,23 +69,35 @@ class Quarantine:
         )
         return qid
 
-    def read(self, entry: dict[str, Any]) -> bytes:
-        return Path(entry["path"]).read_bytes()
+    @staticmethod
+    def read(store: Store, entry: dict[str, Any]) -> bytes | None:
+        """The kept message's bytes, wherever they are (None once they are gone). Blocking."""
+        if not entry["path"]:
+            return store.quarantine.data(entry["id"])
+        try:
+            return Path(entry["path"]).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def forget(entry: dict[str, Any]) -> None:
+        """Remove a released or deleted entry's file (its bytes in the database go with its status)."""
+        if entry["path"]:
+            Path(entry["path"]).unlink(missing_ok=True)
 
     def delete(self, store: Store, qid: str) -> None:
         entry = store.quarantine.entry(qid)
         if entry is None:
             raise KeyError(qid)
-        Path(entry["path"]).unlink(missing_ok=True)
+        self.forget(entry)
         store.quarantine.set_status(qid, "deleted")
 
-    async def reinject_entry(self, config: Config, entry: dict[str, Any]) -> str:
+    async def reinject_entry(self, config: Config, entry: dict[str, Any], data: bytes) -> str:
         """Hand a kept message back to Postfix with its original envelope and an X-Mailmon-Released
         field; returns Postfix's reply ("250 2.0.0 Ok: queued as …"). A refusal raises ReinjectError
         and leaves the entry as it was: the caller records the new status only after Postfix took it.
         The command line and the console both release through this."""
         host, port = split_hostport(config.filter.reinject)
-        data = await asyncio.to_thread(self.read, entry)  # up to the size limit: not on the event loop
         spool = Spool(Path(config.storage.spool_dir), memory_limit=len(data) + 1)
         spool.write(data)
         try:
@@ -89,7 +119,16 @@ class Quarantine:
     def release(self, config: Config, store: Store, entry: dict[str, Any]) -> str:
         """Re-inject a kept message (blocking; the command line's way), then mark it released and remove
         its file; returns Postfix's reply."""
-        reply = asyncio.run(self.reinject_entry(config, entry))
+        data = self.read(store, entry)
+        if data is None:
+            raise KeyError(entry["id"])
+        if not store.quarantine.claim(entry["id"], entry["status"]):
+            raise ReleaseRaced(entry["id"])
+        try:
+            reply = asyncio.run(self.reinject_entry(config, entry, data))
+        except BaseException:
+            store.quarantine.set_status(entry["id"], entry["status"])
+            raise
         store.quarantine.set_status(entry["id"], "released")
-        Path(entry["path"]).unlink(missing_ok=True)
+        self.forget(entry)
         return reply

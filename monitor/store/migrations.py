@@ -364,6 +364,14 @@ def _m12_concerns(db: Database) -> None:
     db.execute("DELETE FROM mailbox_view_meta WHERE key = 'findings_counted'")
 
 
+@migration("0013_quarantine_messages")
+def _m13_quarantine_messages(db: Database) -> None:
+    # The bytes of quarantined messages when they are kept in the database (``[storage] quarantine_in``,
+    # the default with PostgreSQL: every node shows, releases and deletes what any node kept). Removed
+    # with the entry's release or deletion; the index row stays.
+    _create(db, "CREATE TABLE quarantine_messages (id TEXT PRIMARY KEY REFERENCES quarantine(id), data BLOB NOT NULL)")
+
+
 @outbox_migration("0001_alert_outbox")
 def _outbox_m1(db: Database) -> None:
     # kind: alert | digest | reminder; to_addrs: a JSON list; message_id fixed at enqueue (a resend after

@@ -31,8 +31,9 @@ class QuarantineIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, entry: Mapping[str, Any]) -> None:
-        """Index one kept message (keys not in the index are ignored); status 'held' unless given."""
+    def add(self, entry: Mapping[str, Any], data: bytes | None = None) -> None:
+        """Index one kept message (keys not in the index are ignored); status 'held' unless given. With
+        ``data``, the message's bytes are kept in the database, committed with the index row."""
         row = {k: entry.get(k) for k in _COLUMNS}
         row["rcpt_tos"] = json.dumps(list(entry.get("rcpt_tos", ())))
         row["time"] = row["time"] or utcnow()
@@ -49,6 +50,13 @@ class QuarantineIndex:
                 "INSERT INTO quarantine_parties (quarantine_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(row["id"], a) for a in sorted(parties)],
             )
+            if data is not None:
+                self._db.execute("INSERT INTO quarantine_messages (id, data) VALUES (?, ?)", (row["id"], data))
+
+    def data(self, qid: str) -> bytes | None:
+        """The bytes of a message kept in the database (None: not there — kept as a file, or gone)."""
+        row = self._db.one("SELECT data FROM quarantine_messages WHERE id = ?", (qid,))
+        return None if row is None else bytes(row[0])
 
     def link(self, qid: str | None, message: int) -> None:
         """The entry ``qid`` (if any) is of the recorded message ``message`` (where its findings are)."""
@@ -69,8 +77,20 @@ class QuarantineIndex:
         return _decoded(rows[0]) if rows else None
 
     def set_status(self, qid: str, status: str) -> None:
+        """A new status; a released or deleted entry's bytes kept in the database go with it."""
         with self._db.write():
             self._db.execute("UPDATE quarantine SET status = ? WHERE id = ?", (status, qid))
+            if status in ("released", "deleted"):
+                self._db.execute("DELETE FROM quarantine_messages WHERE id = ?", (qid,))
+
+    def claim(self, qid: str, status: str) -> bool:
+        """Mark an entry of ``status`` as being released, if no one (another node, another operator) did
+        first; False if someone did or its status changed. ``set_status`` ends the claim."""
+        with self._db.write():
+            cursor = self._db.execute(
+                "UPDATE quarantine SET status = 'releasing' WHERE id = ? AND status = ?", (qid, status)
+            )
+            return cursor.rowcount == 1
 
     def held_totals(self) -> tuple[int, int]:
         """(messages, bytes) held now."""

@@ -75,9 +75,7 @@ class ConsoleServer:
             return False
         sock.setblocking(False)
         await self.store.open()
-        state = WebState(
-            self.config, self.config_path, self.store, Quarantine(config.storage.quarantine_dir), self.health
-        )
+        state = WebState(self.config, self.config_path, self.store, Quarantine.of(config), self.health)
         settings = uvicorn.Config(
             build_app(state),
             lifespan="off",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -100,9 +99,13 @@ async def quarantine_message(request: Request, principal: Principal) -> Response
     releases = await state.read(lambda c: c.releases_of(qid))
     names = await state.read(lambda c: c.unit_names(units))
     parsed: ParsedMessage | None = None
-    if entry["status"] in ("held", "rejected") and Path(entry["path"]).exists():
+    data = (
+        await state.store.call(lambda s: state.quarantine.read(s, entry))
+        if entry["status"] in ("held", "rejected")
+        else None
+    )
+    if data is not None:
         limits = Limits(**state.config().inspection.model_dump())
-        data = await asyncio.to_thread(state.quarantine.read, entry)
         parsed = await asyncio.to_thread(parse_message, data, limits)
     body = "\n\n".join(parsed.body_text)[:BODY_CHARS] if parsed else ""
     return state.page(
@@ -143,9 +146,14 @@ async def quarantine_release(request: Request, principal: Principal) -> Response
         if status not in ("held", "rejected"):
             return state.page(request, "error.html.j2", status=409, reason="status", qid=qid, status_now=status)
         config = state.config()
+        data = await state.store.call(lambda s: state.quarantine.read(s, entry))
+        claimed = data is not None and await state.store.call(lambda s: s.quarantine.claim(qid, status))
+        if not claimed or data is None:  # another node or operator was first
+            return state.page(request, "error.html.j2", status=409, reason="status", qid=qid, status_now="releasing")
         try:
-            reply = await state.quarantine.reinject_entry(config, entry)
+            reply = await state.quarantine.reinject_entry(config, entry, data)
         except (ReinjectError, OSError) as exc:
+            await state.store.call(lambda s: s.quarantine.set_status(qid, status))
             result = f"failed: {exc}"
             await state.records(
                 lambda r: r.record_action(now_utc(), principal.address, "release", qid, units, reason, result)
@@ -160,7 +168,7 @@ async def quarantine_release(request: Request, principal: Principal) -> Response
                 s.releases.record(qid, who, reason, status, reply)
 
         await state.store.call(done)
-        await asyncio.to_thread(Path(entry["path"]).unlink, missing_ok=True)
+        await asyncio.to_thread(state.quarantine.forget, entry)
         action = "release-rejected-copy" if status == "rejected" else "release"
         await state.records(lambda r: r.record_action(now_utc(), principal.address, action, qid, units, reason, reply))
     log.info("console: %s released %s (%s): %s", principal.address, qid, status, reply)
