@@ -59,6 +59,13 @@ class Metrics:
         self.dependency_errors = Counter(
             "mailmon_dependency_errors", "Failed calls to a dependency.", ["dependency"], registry=registry
         )
+        self.job_leader_gauge = Gauge(
+            "mailmon_job_leader",
+            "1 if this node runs the job (sweep, alerts, digest, retention, console counts), else 0: with a "
+            "shared PostgreSQL store one node leads each job and another takes it over if that node dies.",
+            ["job"],
+            registry=registry,
+        )
         self.dependency_up_gauge = Gauge(
             "mailmon_dependency_up",
             "1 if the last call to the dependency worked, else 0.",
@@ -131,6 +138,9 @@ class Metrics:
         self.store_pending_writes.set(count)
 
     # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
+    def job_leader(self, job: str, leads: bool) -> None:
+        self.job_leader_gauge.labels(job).set(1 if leads else 0)
+
     def dependency_up(self, dependency: str, up: bool) -> None:
         """The last call to ``dependency`` worked (up) or failed; a failure is also counted."""
         self.dependency_up_gauge.labels(dependency).set(1 if up else 0)

@@ -125,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help="release the kept copy of a message that was rejected (its sender was told it was not sent)",
             )
             q.add_argument("--reason", default="", help="why it is released (recorded; required with --rejected-copy)")
+
+    store = sub.add_parser("store", parents=[common], help="the store itself: move it to PostgreSQL")
+    stsub = store.add_subparsers(dest="stcommand", required=True)
+    smigrate = stsub.add_parser(
+        "migrate", parents=[common], help="copy the SQLite store ([storage] database) into PostgreSQL; can be re-run"
+    )
+    smigrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host:port/dbname")
+    smigrate.add_argument(
+        "--password-file", type=Path, help="the PostgreSQL password (default: [storage] password_file)"
+    )
     return parser
 
 

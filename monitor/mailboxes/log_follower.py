@@ -12,15 +12,34 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from monitor.mailboxes.dovecot_log import LogClock, ingest_file, parse_events
+from monitor.mailboxes.dovecot_log import LogClock, fingerprint, ingest_file, parse_events
 from monitor.store import AsyncStore, Store
 
 log = logging.getLogger("mailmon.follower")
+
+
+async def _always(key: str) -> bool:
+    return True
+
+
+async def _nothing(key: str) -> None:
+    return None
+
+
+def _log_key(source: str, path: Path) -> str:
+    """What names a log between nodes: journald with this machine, a file by its first line's fingerprint."""
+    if source.startswith("journald:"):
+        return f"log:{source}@{socket.gethostname()}"
+    try:
+        return f"log:{fingerprint(path) or source}"
+    except OSError:
+        return f"log:{source}"
 
 
 def follow_file_once(store: Store, path: Path, master_user: str, tz: tzinfo) -> int:
@@ -85,13 +104,30 @@ async def follow(
     stop: asyncio.Event,
     interval: float = 5.0,
     on_health: Callable[[bool], None] = lambda ok: None,
+    claim: Callable[[str], Awaitable[bool]] = _always,
+    let_go: Callable[[str], Awaitable[None]] = _nothing,
 ) -> None:
     """Poll ``source`` (a file path, or ``journald:<unit>``) until ``stop`` is set; ``on_health`` hears
-    whether each round could read the log."""
+    whether each round could read the log.
+
+    Each round first ``claim``s the log: nodes sharing a store follow one log on one node at a time. A
+    file is named by its content's fingerprint, so nodes that see the same file (a shared log) take
+    turns and nodes with logs of their own each follow theirs; journald is each machine's own. The
+    node that takes a log over reads on from the position the last one stored."""
     unit = source.removeprefix("journald:")
     path = Path(source)
+    held: str | None = None
     while not stop.is_set():
         try:
+            key = await asyncio.to_thread(_log_key, source, path)
+            if key != held and held is not None:
+                await let_go(held)
+                held = None
+            if not await claim(key):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+                continue
+            held = key
             if source.startswith("journald:"):
                 new = await _follow_journal(store, unit, master_user, tz)
             else:

@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from monitor.service.sdnotify import notify, watchdog_interval
 from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
-from monitor.store import AsyncStore
+from monitor.store import AsyncStore, open_leadership
 from monitor.store.files import is_spool_leftover, private_dir
 from monitor.store.pending import PendingWrites
 from monitor.version import VERSION
@@ -46,6 +47,12 @@ from monitor.web.server import ConsoleServer
 from monitor.web.summaries import COUNT_SECONDS
 
 log = logging.getLogger("mailmon.daemon")
+
+# How often a node asks for the jobs no node leads (a dead node's jobs move within this, plus the
+# time the server takes to see the node's connection end: at once for a killed process).
+TAKE_OVER_SECONDS = 10.0
+# A daily job that moves to another node midway does not run twice that day.
+ONCE_A_DAY = timedelta(hours=20)
 
 WARMUP_MESSAGE = b"From: a@b.c\r\nSubject: warm-up\r\n\r\nx\r\n"
 
@@ -69,6 +76,10 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.connections = Connections(config.filter.max_connections)
+        self.leadership = open_leadership(storage.target(), lock_timeout=timeout, password=password)
+        self.led_jobs: list[str] = []
+        self.leading: asyncio.Task[None] | None = None
+        self.follower: asyncio.Task[None] | None = None
         self.started_at = datetime.now(UTC)
         self.metrics_server: MetricsServer | None = None
         self.jobs: Jobs | None = None
@@ -172,17 +183,24 @@ class Daemon:
         )
         if config.dovecot.master_password_file is not None:
             scheduler.add_job(
-                jobs.sweep,
+                self._led("sweep", jobs.sweep, timedelta(minutes=config.daemon.sweep_interval_minutes * 0.9)),
                 "interval",
                 minutes=config.daemon.sweep_interval_minutes,
                 id="sweep",
                 next_run_time=datetime.now(tz) + timedelta(seconds=30),
                 replace_existing=True,
             )
-        scheduler.add_job(jobs.retention, "cron", hour=2, minute=15, id="retention", replace_existing=True)
+        scheduler.add_job(
+            self._led("retention", jobs.retention, ONCE_A_DAY),
+            "cron",
+            hour=2,
+            minute=15,
+            id="retention",
+            replace_existing=True,
+        )
         if config.alerts.enabled:
             scheduler.add_job(
-                jobs.alerts,
+                self._led("alerts", jobs.alerts),
                 "interval",
                 seconds=config.alerts.flush_interval_seconds,
                 id="alerts",
@@ -191,7 +209,7 @@ class Daemon:
             )
             hour, minute = (int(x) for x in config.daemon.digest_time.split(":"))
             scheduler.add_job(
-                jobs.digest,
+                self._led("digest", jobs.digest, ONCE_A_DAY),
                 "cron",
                 day_of_week="mon-sat",
                 hour=hour,
@@ -201,7 +219,7 @@ class Daemon:
             )
         if config.web.enabled:  # what the console's pages read, kept up to date beside them
             scheduler.add_job(
-                jobs.mailbox_view,
+                self._led("mailbox_view", jobs.mailbox_view),
                 "interval",
                 minutes=config.web.mailbox_refresh_minutes,
                 id="mailbox_view",
@@ -209,7 +227,7 @@ class Daemon:
                 replace_existing=True,
             )
             scheduler.add_job(
-                jobs.finding_counts,
+                self._led("finding_counts", jobs.finding_counts),
                 "interval",
                 seconds=COUNT_SECONDS,
                 id="finding_counts",
@@ -218,19 +236,50 @@ class Daemon:
             )
         scheduler.start()
         self.scheduler = scheduler
-        if config.daemon.log_source:
-            self.tasks.append(
-                asyncio.create_task(
-                    follow(
-                        self.batch_store,
-                        config.daemon.log_source,
-                        config.dovecot.master_user,
-                        tz,
-                        self.stop,
-                        on_health=lambda ok: self.metrics.dependency_up("log_follower", ok),
-                    )
+        self.led_jobs = [job.id for job in scheduler.get_jobs()]
+        if self.leading is None:
+            self.leading = asyncio.create_task(self._take_over())
+            self.tasks.append(self.leading)
+        if config.daemon.log_source and self.follower is None:  # one follower, whatever reloads came
+            self.follower = asyncio.create_task(
+                follow(
+                    self.batch_store,
+                    config.daemon.log_source,
+                    config.dovecot.master_user,
+                    tz,
+                    self.stop,
+                    on_health=lambda ok: self.metrics.dependency_up("log_follower", ok),
+                    claim=lambda key: asyncio.to_thread(self.leadership.hold, key),
+                    let_go=lambda key: asyncio.to_thread(self.leadership.let_go, key),
                 )
             )
+            self.tasks.append(self.follower)
+
+    def _led(
+        self, name: str, job: Callable[[], Awaitable[None]], every: timedelta | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """``job`` as run by the node that leads it (monitor/store/leadership.py), and, with ``every``,
+        only when that long has passed since it last started on any node."""
+
+        async def run() -> None:
+            if not await asyncio.to_thread(self.leadership.hold, name):
+                return
+            if every is not None:
+                now = datetime.now(UTC)
+                if not await self.batch_store.call(lambda s: s.job_runs.start_if_due(name, now, every)):
+                    return
+            await job()
+
+        return run
+
+    async def _take_over(self) -> None:
+        """Ask for every job no node leads, every few seconds: a dead node's jobs move within a minute."""
+        while not self.stop.is_set():
+            for name in self.led_jobs:
+                leads = await asyncio.to_thread(self.leadership.hold, name)
+                self.metrics.job_leader(name, leads)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), TAKE_OVER_SECONDS)
 
     async def _watchdog(self, interval: float) -> None:
         while not self.stop.is_set():
@@ -319,6 +368,7 @@ class Daemon:
             handler.close()
         if self.pending is not None:
             await self.pending.close()
+        await asyncio.to_thread(self.leadership.close)  # this node's jobs are free for another at once
         await self.store.close()
         await self.batch_store.close()
         log.info("mailmon stopped")

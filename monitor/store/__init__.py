@@ -7,7 +7,8 @@ that broke an evaluation worker), ``logins``, ``mailboxes`` (the directory and s
 ``unit_people`` (each unit's head and box holder over time), ``requests`` (requests to the IT
 department), ``senders`` (sending windows, held senders), ``outbox`` (alert mail), ``retention``,
 ``console`` (what the operators' console reads and keeps up to date) and ``console_sessions``
-(its sessions, sign-in attempts and audit trail). The schema is in migrations.py, applied when a
+(its sessions, sign-in attempts and audit trail), ``job_runs`` (when each scheduled job last started;
+which node runs it is monitor/store/leadership.py). The schema is in migrations.py, applied when a
 store opens; the database's files are the owner's only (monitor/store/files.py).
 
 The store is SQLite (one machine, no server) or PostgreSQL (several nodes share it): see
@@ -33,6 +34,7 @@ from monitor.store.connection import DEFAULT_LOCK_TIMEOUT, Database, SqliteDatab
 from monitor.store.console import Console
 from monitor.store.console_sessions import ConsoleRecords
 from monitor.store.files import private_dir, private_file
+from monitor.store.leadership import JobRuns, Leadership, SingleNode
 from monitor.store.logins import Logins
 from monitor.store.mailboxes import Mailboxes
 from monitor.store.messages import Messages
@@ -77,6 +79,15 @@ def open_database(
     return SqliteDatabase(path, lock_timeout)
 
 
+def open_leadership(
+    target: Path | str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, password: str | None = None
+) -> Leadership | SingleNode:
+    """Who runs each job: the database decides between nodes sharing PostgreSQL; SQLite has one node."""
+    if is_postgres_url(target):
+        return Leadership(str(target), password=password, lock_timeout=lock_timeout)
+    return SingleNode()
+
+
 class Store:
     """The store on one connection; use it from one thread only (or through AsyncStore).
 
@@ -113,9 +124,15 @@ class Store:
         self.retention = Retention(self._db)
         self.console = Console(self._db)
         self.console_sessions = ConsoleRecords(self._db)
+        self.job_runs = JobRuns(self._db)
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def database(self) -> Database:
+        """The connection itself, for what works on whole tables (monitor/store/copy.py)."""
+        return self._db
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -372,6 +372,12 @@ def _m13_quarantine_messages(db: Database) -> None:
     _create(db, "CREATE TABLE quarantine_messages (id TEXT PRIMARY KEY REFERENCES quarantine(id), data BLOB NOT NULL)")
 
 
+@migration("0014_job_runs")
+def _m14_job_runs(db: Database) -> None:
+    # When each scheduled job last started, on whichever node ran it (monitor/store/leadership.py).
+    _create(db, "CREATE TABLE job_runs (name TEXT PRIMARY KEY, started TEXT NOT NULL)")
+
+
 @outbox_migration("0001_alert_outbox")
 def _outbox_m1(db: Database) -> None:
     # kind: alert | digest | reminder; to_addrs: a JSON list; message_id fixed at enqueue (a resend after
