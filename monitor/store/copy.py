@@ -104,15 +104,21 @@ def _upsert(source: SqliteDatabase, target: Database, table: str, quarantine_byt
         if not rows:
             return
         with target.write():
+            carried: list[tuple[str, bytes]] = []
             if quarantine_bytes:
-                rows = [_with_bytes_in(target, columns, row) for row in rows]
+                rows = [_bytes_out(columns, row, carried) for row in rows]
             target.executemany(insert, rows)
+            target.executemany(
+                "INSERT INTO quarantine_messages (id, data) VALUES (?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                carried,
+            )
         last = dict(zip(columns, rows[-1], strict=True))
         after = tuple(last[k] for k in key)
 
 
-def _with_bytes_in(target: Database, columns: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A quarantine entry whose file is still kept: its bytes into the target, its path emptied."""
+def _bytes_out(columns: list[str], row: tuple[Any, ...], carried: list[tuple[str, bytes]]) -> tuple[Any, ...]:
+    """A quarantine entry whose file is still kept: its bytes to ``carried``, its path emptied."""
     entry = dict(zip(columns, row, strict=True))
     path = entry.get("path") or ""
     if not path or entry.get("status") not in ("held", "rejected"):
@@ -121,10 +127,7 @@ def _with_bytes_in(target: Database, columns: list[str], row: tuple[Any, ...]) -
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return row  # nothing to carry: the entry is copied as it is
-    target.execute(
-        "INSERT INTO quarantine_messages (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-        (entry["id"], data),
-    )
+    carried.append((entry["id"], data))
     entry["path"] = ""
     return tuple(entry[c] for c in columns)
 
