@@ -109,6 +109,8 @@ class PostgresCluster:
             owner = self._owner()
             if owner is not None:
                 os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            # Locale C: text sorts by code point, as SQLite's default collation does, so ORDER BY
+            # gives the same order on both. --no-sync: nothing to flush for a throwaway cluster.
             self._run(["initdb", "-D", str(self.data), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
                        "--locale=C.UTF-8", "--no-sync"], timeout)
             settings = {**SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.root}'"}
