@@ -55,6 +55,13 @@ def run(args: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
     return proc.stdout
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that the kernel reports free right now (bind to port 0, release)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
 def port_open(port: int, host: str = HOST) -> bool:
     """True if something accepts TCP connections on host:port."""
     try:

@@ -1,4 +1,10 @@
-"""Shared fixtures: config files, the real mail stack (once per session), the filter as a process."""
+"""Shared fixtures: the store's back end, config files, the real mail stack (once per session), the
+filter as a process.
+
+The suite runs on SQLite by default and on PostgreSQL with ``MAILMON_TEST_STORE=postgresql``
+(tests/store_backend.py): then one throwaway cluster serves the session, ``store_target`` and
+``write_config`` give each test a schema of its own, and tests marked ``sqlite_only`` are skipped.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +19,42 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from mailstack import MailStack, default_users
-from monitor.store import Store
+from mailstack.postgres import PostgresCluster
+from tests.store_backend import (
+    BACKEND,
+    ON_POSTGRES,
+    SQLITE_NAME,
+    StoreTarget,
+    Tables,
+    WriteLock,
+    store_target_for,
+    tables,
+    use_cluster,
+)
+
+__all__ = ["BACKEND", "ON_POSTGRES", "StoreTarget", "Tables", "WriteLock", "store_target_for", "tables"]  # for the tests that import them from here
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO / "tests" / "samples"
 
 
 def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Path:
-    """A minimal valid config whose storage lives in ``directory``."""
+    """A minimal valid config whose storage lives in ``directory``: its store is
+    ``store_target_for(directory)``, the SQLite file there or, on a PostgreSQL run, a schema of its own."""
     lines = [
         "[organization]",
         'local_domains = ["example.gov.vn"]',
         'government_domains = ["gov.vn"]',
         "[storage]",
-        f'database = "{directory / "mailmon.sqlite3"}"',
+        f'database = "{directory / SQLITE_NAME}"',
         f'spool_dir = "{directory / "spool"}"',
         f'quarantine_dir = "{directory / "quarantine"}"',
-        "[filter]",
     ]
+    if ON_POSTGRES:
+        lines.append(f'url = "{store_target_for(directory)}"')
+    lines.append("[filter]")
     for key, value in filter_keys.items():
         lines.append(f"{key} = {value!r}" if not isinstance(value, bool) else f"{key} = {str(value).lower()}")
     path = directory / "config.toml"
@@ -41,14 +62,48 @@ def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Pat
     return path
 
 
-def tables(store: Store | Path) -> sqlite_utils.Database:
-    """A second connection to a store's database, for a test to look at (or set up) rows directly."""
-    return sqlite_utils.Database(store.path if isinstance(store, Store) else store)
-
-
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return write_config(tmp_path)
+
+
+# --- the store's back end ------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if ON_POSTGRES and item.get_closest_marker("sqlite_only") is not None:
+        pytest.skip("about SQLite itself; this run is on PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL 15 cluster on a loopback port, for the whole session."""
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On a PostgreSQL run, the stores live in the session's cluster from the first test on."""
+    if not ON_POSTGRES:
+        yield
+        return
+    use_cluster(request.getfixturevalue("postgres_cluster"))
+    try:
+        yield
+    finally:
+        use_cluster(None)
+
+
+@pytest.fixture
+def store_target(tmp_path: Path) -> StoreTarget:
+    """What to open this test's store with: ``Store(store_target)``. ``tmp_path / "mailmon.sqlite3"``,
+    or on a PostgreSQL run the URL of a fresh schema; the same store ``write_config(tmp_path)`` names."""
+    return store_target_for(tmp_path)
 
 
 # --- the real mail stack and the filter as a real process -----------------------------------

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import write_config
+from tests.conftest import StoreTarget, tables, write_config
 
 UNITS = "unit,name,parent,it_contact,head,head_since,box_holder,box_holder_since\n"
 
@@ -42,7 +42,7 @@ def config_for(tmp_path: Path, profile: str) -> Path:
     return write_config(tmp_path, f'[profile]\nname = "{profile}"\n')
 
 
-def test_deadlines_and_overdue_requests_under_dn_2022(tmp_path: Path) -> None:
+def test_deadlines_and_overdue_requests_under_dn_2022(tmp_path: Path, store_target: StoreTarget) -> None:
     config = config_for(tmp_path, "dn-2022")
     directory(tmp_path, config, "Trần Văn A", "Lê Thị B", "2025-01-01")
     # Restore asked Tue 24/11/2026: DN-2022 Đ8.3 gives 2 working days, due Thu 26/11.
@@ -68,11 +68,9 @@ def test_deadlines_and_overdue_requests_under_dn_2022(tmp_path: Path) -> None:
     assert "2 đề nghị / requests, 1 quá hạn / overdue (DN-2022)" in text
 
     # The reset done on 01/12 and a login after it without a new password: DN-2022 Đ7.3.
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "mailmon.sqlite3") as db:
-        db.execute("insert into last_login (user, time, source) values (?, ?, ?)",
-                   ("vanphong@example.gov.vn", "2026-12-01T14:00:00+07:00", "test"))
+    tables(store_target).insert(
+        "last_login", {"user": "vanphong@example.gov.vn", "time": "2026-12-01T14:00:00+07:00", "source": "test"}
+    )
     boxes = json.loads(mailmon(config, "mailboxes", "--as-of", "2026-12-02", "--json").stdout)
     vanphong = next(b for b in boxes if b["address"] == "vanphong@example.gov.vn")
     assert {"rule": "first-login-password", "citation": "DN-2022 Đ7.3"} in [
@@ -132,9 +130,10 @@ def test_a_login_from_outside_the_trusted_networks_is_found(tmp_path: Path) -> N
         "rip=203.113.1.5, lip=10.0.0.1, mpid=2, secured, session=<bbbbbbbbbbbbbbbb>\n",
         encoding="utf-8",
     )
-    for trusted, expected in (('["10.0.0.0/8"]', ["DN-2022 Đ12.8, DN-2022 Đ12.3"]), ("[]", [])):
-        (tmp_path / "mailmon.sqlite3").unlink(missing_ok=True)
-        config = write_config(tmp_path, "")
+    for n, (trusted, expected) in enumerate((('["10.0.0.0/8"]', ["DN-2022 Đ12.8, DN-2022 Đ12.3"]), ("[]", []))):
+        work = tmp_path / f"run{n}"  # a fresh store each time
+        work.mkdir()
+        config = write_config(work, "")
         text = config.read_text("utf-8").replace(
             'government_domains = ["gov.vn"]', f'government_domains = ["gov.vn"]\ntrusted_networks = {trusted}'
         )

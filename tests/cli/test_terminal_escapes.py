@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.store import Store
-from tests.conftest import REPO, tables, write_config
+from tests.conftest import REPO, StoreTarget, tables, write_config
 
 ESC_TITLE = "\x1b]0;pwned\x07"  # sets the terminal's title
 ESC_CLEAR = "\x1b[2J\x1b[H"  # clears the screen
@@ -30,9 +30,9 @@ def mailmon(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_command_escapes_what_senders_wrote(tmp_path: Path) -> None:
+def test_every_command_escapes_what_senders_wrote(tmp_path: Path, store_target: StoreTarget) -> None:
     config = write_config(tmp_path)
-    store = Store(tmp_path / "mailmon.sqlite3")
+    store = Store(store_target)
     eml = tmp_path / "quarantine" / "q.eml"
     eml.parent.mkdir()
     eml.write_bytes(f"From: a@b.c\r\nSubject: {HOSTILE}\r\n\r\n{HOSTILE}\r\n".encode())
@@ -42,7 +42,7 @@ def test_every_command_escapes_what_senders_wrote(tmp_path: Path) -> None:
         "mail_from": f"x{ESC_CLEAR}@example.com", "rcpt_tos": ["vanphong@example.gov.vn"],
         "reason": f"executable-attachment: {HOSTILE}", "message_id": "<m@x>", "queue_id": "Q1",
     })
-    tables(store).table("held_senders").insert({
+    tables(store_target).insert("held_senders", {
         "sender": f"hoant{ESC_TITLE}@example.gov.vn", "since": now.isoformat(),
         "until": (now + timedelta(hours=1)).isoformat(), "reason": HOSTILE, "released_at": None,
     })

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from exporters.notify.outbox import OutboxSender, OutgoingMail, enqueue, outbox
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Store
+from tests.conftest import StoreTarget
 
 
 class Relay:
@@ -44,14 +44,14 @@ class Relay:
         return "250 2.0.0 queued"
 
 
-def test_a_refused_alert_does_not_block_the_rest_and_ends_as_a_dead_letter(tmp_path: Path) -> None:
+def test_a_refused_alert_does_not_block_the_rest_and_ends_as_a_dead_letter(store_target: StoreTarget) -> None:
     relay = Relay()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     controller = Controller(relay, hostname="127.0.0.1", port=port)
     controller.start()
-    store = Store(tmp_path / "mailmon.sqlite3")
+    store = Store(store_target)
     try:
         now = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)
         ids = {}
@@ -60,7 +60,7 @@ def test_a_refused_alert_does_not_block_the_rest_and_ends_as_a_dead_letter(tmp_p
             ids[local] = enqueue(store, mail, now)
         registry = CollectorRegistry()
         metrics = Metrics(registry, version="test")
-        metrics.add_store_collector(lambda: Store(store.path, migrate=False), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
+        metrics.add_store_collector(lambda: Store(store.target, migrate=False), load_account_profile("dn-2022"), Calendar(), ZoneInfo("Asia/Ho_Chi_Minh"))
         sender = OutboxSender(
             f"127.0.0.1:{port}", False, None, None, "mailmon@example.gov.vn", timeout=10, max_attempts=3,
             metrics=metrics,

@@ -16,7 +16,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Concern, FindingRecord, MessageRecord, Store
-from tests.conftest import tables
+from tests.conftest import StoreTarget, tables
 
 pytestmark = pytest.mark.stack
 
@@ -29,14 +29,14 @@ DN = load_account_profile("dn-2022")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, store_target: StoreTarget) -> Store:
     (tmp_path / "units.csv").write_text(f"unit,name,parent,it_contact\nstttt,Sở Thông tin và Truyền thông,,{IT}\n")
     (tmp_path / "mailboxes.csv").write_text(
         "address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb\n"
         f"{HOANT},Nguyễn Thị Hoa,stttt,personal,active,2025-01-01,2026-10-01,1024\n"
         f"{VANPHONG},Văn phòng,stttt,unit,active,2025-01-01,2026-10-01,1024\n"
     )
-    s = Store(tmp_path / "mailmon.sqlite3")
+    s = Store(store_target)
     report = import_csv(s, tmp_path / "units.csv", tmp_path / "mailboxes.csv")
     assert not report.errors
     return s
@@ -105,11 +105,13 @@ def test_urgent_finding_is_mailed_once_to_the_units_it_contact(stack: MailStack,
     assert len(enqueue_new_findings(store, now + timedelta(days=1, minutes=1), CAL, DN)) == 1
 
 
-def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack, store: Store) -> None:
+def test_daily_digest_lists_what_each_unit_must_do_and_by_when(
+    stack: MailStack, store: Store, store_target: StoreTarget
+) -> None:
     stack.clear()
     # Hoa last logged in on 10/08/2026: three months later (10/11) the box is due for suspension,
     # and the unit has 15 working days from then to ask for it to be reopened.
-    tables(store).table("last_login").insert({"user": HOANT, "time": "2026-08-10T09:00:00+07:00", "source": "test"})
+    tables(store_target).insert("last_login", {"user": HOANT, "time": "2026-08-10T09:00:00+07:00", "source": "test"})
     now = datetime(2026, 11, 20, 7, 30, tzinfo=TZ)
     digests = build_digests(store, now, CAL, DN)
     assert [d.unit for d in digests] == ["stttt"] and digests[0].to == (IT,)
@@ -128,7 +130,9 @@ def test_daily_digest_lists_what_each_unit_must_do_and_by_when(stack: MailStack,
     assert HOANT in text and "DN-2022 Đ8.1" in text
 
 
-def test_relay_outage_keeps_items_pending_with_backoff_then_delivers_once(stack: MailStack, store: Store) -> None:
+def test_relay_outage_keeps_items_pending_with_backoff_then_delivers_once(
+    stack: MailStack, store: Store, store_target: StoreTarget
+) -> None:
     stack.clear()
     now = datetime.now(UTC)
     enqueue_new_findings(store, now, CAL, DN)
@@ -150,7 +154,7 @@ def test_relay_outage_keeps_items_pending_with_backoff_then_delivers_once(stack:
 
     # A restart: a new sender object on a new Store connection finds the item and delivers it once.
     store.close()
-    reopened = Store(store.path)
+    reopened = Store(store_target)
     up = sender(stack.ports.reinject)
     assert up.send_pending(reopened, now + timedelta(minutes=2)).sent == []  # not due yet
     assert up.send_pending(reopened, now + timedelta(minutes=3)).sent == [item]

@@ -25,7 +25,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Store
-from tests.conftest import tables
+from tests.conftest import StoreTarget, store_target_for, tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -68,31 +68,32 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def populated_store(directory: Path) -> Path:
+def populated_store(directory: Path) -> StoreTarget:
     (directory / "units.csv").write_text("unit,name,parent,it_contact\nstttt,Sở TT&TT,,it@example.gov.vn\n")
     (directory / "mailboxes.csv").write_text(
         "address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb\n"
         "hoant.stttt@example.gov.vn,Hoa,stttt,personal,active,2025-01-01,2025-01-01,1024\n"
         "vanphong@example.gov.vn,Văn phòng,stttt,unit,active,2025-01-01,2099-01-01,1024\n"
     )
-    path = directory / "mailmon.sqlite3"
-    store = Store(path)
+    target = store_target_for(directory)
+    store = Store(target)
     assert not import_csv(store, directory / "units.csv", directory / "mailboxes.csv").errors
     store.quarantine.add({"id": "q1", "size": 1000, "path": "/x", "rcpt_tos": ["a@b"]})
     store.quarantine.add({"id": "q2", "size": 500, "path": "/y", "rcpt_tos": ["a@b"]})
     store.quarantine.add({"id": "q3", "size": 7, "path": "/z", "rcpt_tos": ["a@b"], "status": "released"})
     # Vanphong is checked now (a login today), Hoa has never logged in and is over quota.
-    tables(store).table("last_login").insert(
-        {"user": "vanphong@example.gov.vn", "time": datetime.now(TZ).isoformat(), "source": "t"}
+    tables(target).insert(
+        "last_login", {"user": "vanphong@example.gov.vn", "time": datetime.now(TZ).isoformat(), "source": "t"}
     )
-    tables(store).table("mailbox_status").insert(
+    tables(target).insert(
+        "mailbox_status",
         {"address": "hoant.stttt@example.gov.vn", "polled_at": "2026-01-01T00:00:00+00:00",
-         "quota_used_bytes": 2 * 2**30, "error": None}
+         "quota_used_bytes": 2 * 2**30, "error": None},
     )
     mail = OutgoingMail("alert", "stttt", ("it@example.gov.vn",), "s", "t", "")
     enqueue(store, mail, datetime.now(UTC) - timedelta(minutes=10))
     store.close()
-    return path
+    return target
 
 
 def record_some_events(metrics: Metrics) -> None:
@@ -156,18 +157,16 @@ def test_counters_and_store_state_in_a_real_scrape(served: tuple[Served, Metrics
 
 
 def test_mailbox_state_is_cached_between_scrapes(tmp_path: Path) -> None:
-    path = populated_store(tmp_path)
+    target = populated_store(tmp_path)
     clock = [time.time()]
     collector = StoreCollector(
-        lambda: Store(path, migrate=False), load_account_profile("dn-2022"), Calendar(), TZ, 60, clock=lambda: clock[0]
+        lambda: Store(target, migrate=False), load_account_profile("dn-2022"), Calendar(), TZ, 60, clock=lambda: clock[0]
     )
     registry = CollectorRegistry()
     registry.register(collector)
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1
-    store = Store(path)
-    tables(store).table("mailboxes").update("vanphong@example.gov.vn", {"status": "departed"})
-    tables(store).table("quarantine").update("q1", {"status": "released"})
-    store.close()
+    tables(target).execute("UPDATE mailboxes SET status = 'departed' WHERE address = 'vanphong@example.gov.vn'")
+    tables(target).execute("UPDATE quarantine SET status = 'released' WHERE id = 'q1'")
     clock[0] += 30
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1  # cached
     assert registry.get_sample_value("mailmon_quarantine_messages") == 1  # cheap: read on every scrape

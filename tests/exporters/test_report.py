@@ -17,7 +17,7 @@ from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.directory import import_csv
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.store import Concern, FindingRecord, MessageRecord, Store
-from tests.conftest import REPO, tables
+from tests.conftest import REPO, StoreTarget, tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = Calendar()
@@ -27,7 +27,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, store_target: StoreTarget) -> Store:
     (tmp_path / "units.csv").write_text(
         "unit,name,parent,it_contact\n"
         "stttt,Sở Thông tin và Truyền thông,,cntt@example.gov.vn\n"
@@ -39,9 +39,9 @@ def store(tmp_path: Path) -> Store:
         "vanphong@example.gov.vn,Văn phòng,stttt,unit,active,2025-01-01,2026-10-01,1024\n"
         "tuphap@example.gov.vn,Sở Tư pháp,sotuphap,unit,active,2026-11-01,2026-11-01,1024\n"
     )
-    s = Store(tmp_path / "mailmon.sqlite3")
+    s = Store(store_target)
     assert not import_csv(s, tmp_path / "units.csv", tmp_path / "mailboxes.csv").errors
-    tables(s).table("last_login").insert({"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
+    tables(store_target).insert("last_login", {"user": "vanphong@example.gov.vn", "time": "2026-12-01T09:00:00+07:00", "source": "t"})
     hoa = (Concern("hoant.stttt@example.gov.vn", "stttt"),)
     for month, rule, action, n in [(1, "virus", "quarantine", 2), (3, "executable-attachment", "reject", 1),
                                    (3, "virus", "quarantine", 1), (11, "classified-content", "quarantine", 4)]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from monitor.mailboxes.directory import import_csv, it_contacts
 from monitor.store import Store
-from tests.conftest import REPO, SAMPLES_DIR, tables
+from tests.conftest import REPO, SAMPLES_DIR, StoreTarget, tables
 
 SAMPLES = SAMPLES_DIR / "directory"
 
 
-def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_import_reports_bad_rows_and_keeps_good_ones(store_target: StoreTarget) -> None:
+    store = Store(store_target)
     report = import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
     assert (report.units, report.mailboxes) == (3, 5)
     assert report.errors == [
@@ -26,23 +26,25 @@ def test_import_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> None:
         "mailboxes.csv:11: created_at: not an ISO 8601 date ('2026-13-01')",
         "mailboxes.csv:12: address hoant.stttt@example.gov.vn is listed twice",
     ]
-    hoa = tables(store).table("mailboxes").get("hoant.stttt@example.gov.vn")
+    box = "SELECT * FROM mailboxes WHERE address = ?"
+    hoa = tables(store_target).one(box, ["hoant.stttt@example.gov.vn"])
     assert hoa["display_name"] == "Nguyễn Thị Hoa" and hoa["quota_mb"] == 1024
-    assert tables(store).table("mailboxes").get("stttt@example.gov.vn")["quota_mb"] is None
+    assert tables(store_target).one(box, ["stttt@example.gov.vn"])["quota_mb"] is None
     assert it_contacts(store, "stttt") == ["cntt@example.gov.vn", "quantri@example.gov.vn"]
 
 
-def test_import_is_idempotent(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_import_is_idempotent(store_target: StoreTarget) -> None:
+    store = Store(store_target)
     import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
-    first = list(tables(store).table("mailboxes").rows_where(select="address, status", order_by="address"))
+    boxes = "SELECT address, status FROM mailboxes ORDER BY address"
+    first = tables(store_target).rows(boxes)
     import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
-    assert list(tables(store).table("mailboxes").rows_where(select="address, status", order_by="address")) == first
-    assert tables(store).table("units").count == 3
+    assert tables(store_target).rows(boxes) == first and len(first) == 5
+    assert tables(store_target).count("units") == 3
 
 
-def test_a_status_change_is_an_update(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_a_status_change_is_an_update(tmp_path: Path, store_target: StoreTarget) -> None:
+    store = Store(store_target)
     import_csv(store, SAMPLES / "units.csv", SAMPLES / "mailboxes.csv")
     changed = tmp_path / "mailboxes.csv"
     changed.write_text(
@@ -54,8 +56,9 @@ def test_a_status_change_is_an_update(tmp_path: Path) -> None:
     empty_units.write_text("unit,name,parent,it_contact\n", encoding="utf-8")
     report = import_csv(store, empty_units, changed)
     assert report.errors == [] and report.mailboxes == 1
-    assert tables(store).table("mailboxes").get("hoant.stttt@example.gov.vn")["status"] == "suspended"
-    assert tables(store).table("mailboxes").count == 5
+    status = "SELECT status FROM mailboxes WHERE address = ?"
+    assert tables(store_target).value(status, ["hoant.stttt@example.gov.vn"]) == "suspended"
+    assert tables(store_target).count("mailboxes") == 5
 
 
 def test_cli(tmp_path: Path, config_file: Path) -> None:
@@ -118,8 +121,8 @@ def test_mailboxes_json_as_of(tmp_path: Path, config_file: Path) -> None:
     assert [b["address"] for b in departed] == ["minhlv.vp.stttt@example.gov.vn"]
 
 
-def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path, store_target: StoreTarget) -> None:
+    store = Store(store_target)
     units = tmp_path / "units.csv"
     boxes = tmp_path / "mailboxes.csv"
     boxes.write_text(
@@ -132,7 +135,8 @@ def test_heads_and_box_holders_are_kept_with_their_changes(tmp_path: Path) -> No
     first = import_csv(store, units, boxes)
     assert first.errors == [] and first.people_changed == 2
     assert store.unit_people.latest_changes() == {}  # who was there first is no change
-    assert tables(store).table("mailboxes").get("vanphong@example.gov.vn")["password_reset_at"] == "2026-11-03"
+    reset = "SELECT password_reset_at FROM mailboxes WHERE address = ?"
+    assert tables(store_target).value(reset, ["vanphong@example.gov.vn"]) == "2026-11-03"
     assert import_csv(store, units, boxes).people_changed == 0  # the same names again
     units.write_text(header + "stttt,Sở TT&TT,,cntt@example.gov.vn,Phạm Văn C,2026-11-16,Lê Thị B,\n", "utf-8")
     assert import_csv(store, units, boxes).people_changed == 1

@@ -8,21 +8,21 @@ from zoneinfo import ZoneInfo
 
 from monitor.mailboxes.dovecot_log import ingest_file, read_last_login_dict
 from monitor.store import Store
-from tests.conftest import SAMPLES_DIR, tables
+from tests.conftest import SAMPLES_DIR, StoreTarget, store_target_for, tables
 
 SAMPLES = SAMPLES_DIR / "dovecot"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def events(store: Store) -> list[dict[str, object]]:
-    return list(tables(store).table("login_events").rows_where(order_by="id"))
+def events(target: StoreTarget) -> list[dict[str, object]]:
+    return tables(target).rows("SELECT * FROM login_events ORDER BY id")
 
 
-def test_recommended_format_from_the_real_stack(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_recommended_format_from_the_real_stack(store_target: StoreTarget) -> None:
+    store = Store(store_target)
     report = ingest_file(store, SAMPLES / "file-orig-user.log", "monitor", TZ)
     assert report.lines == 74
-    rows = events(store)
+    rows = events(store_target)
     logins = [r for r in rows if r["kind"] == "login"]
     owner = [r for r in logins if not r["master"]]
     assert {(r["user"], r["protocol"]) for r in owner} == {
@@ -36,10 +36,10 @@ def test_recommended_format_from_the_real_stack(tmp_path: Path) -> None:
     assert rows[0]["time"] == "2026-11-22T10:17:31+07:00"
 
 
-def test_default_format_in_syslog(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_default_format_in_syslog(store_target: StoreTarget) -> None:
+    store = Store(store_target)
     ingest_file(store, SAMPLES / "default-format-syslog.log", "monitor", TZ)
-    rows = [(r["user"], r["protocol"], r["kind"], r["attempts"], r["master"]) for r in events(store)]
+    rows = [(r["user"], r["protocol"], r["kind"], r["attempts"], r["master"]) for r in events(store_target)]
     assert rows == [
         ("hoant.stttt@example.gov.vn", "imap", "login", 0, 0),
         ("hoant.stttt@example.gov.vn", "imap", "auth-failed", 3, 0),
@@ -49,8 +49,8 @@ def test_default_format_in_syslog(tmp_path: Path) -> None:
     ]
 
 
-def test_same_file_twice_and_restart_mid_file(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_same_file_twice_and_restart_mid_file(tmp_path: Path, store_target: StoreTarget) -> None:
+    store = Store(store_target)
     log = tmp_path / "dovecot.log"
     lines = (SAMPLES / "file-orig-user.log").read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:30]) + lines[30][:40])  # a half-written last line
@@ -62,19 +62,20 @@ def test_same_file_twice_and_restart_mid_file(tmp_path: Path) -> None:
     assert second.start_offset == first.end_offset and second.lines == 44
     again = ingest_file(store, log, "monitor", TZ)
     assert again.lines == 0 and again.new_events == 0
-    fresh = Store(tmp_path / "other.sqlite3")
+    other = store_target_for(tmp_path, "other")
+    fresh = Store(other)
     ingest_file(fresh, SAMPLES / "file-orig-user.log", "monitor", TZ)
-    assert len(events(store)) == len(events(fresh)) == 29
+    assert len(events(store_target)) == len(events(other)) == 29
     # The same content under another name (a copy, or a restore) counts nothing twice.
     copy = tmp_path / "copy.log"
     shutil.copy(log, copy)
-    tables(store).table("log_positions").delete_where()
+    tables(store_target).execute("DELETE FROM log_positions")
     replay = ingest_file(store, copy, "monitor", TZ)
     assert replay.new_events == 0 and replay.duplicates == 29
 
 
-def test_rotation_starts_the_new_file_from_its_beginning(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+def test_rotation_starts_the_new_file_from_its_beginning(tmp_path: Path, store_target: StoreTarget) -> None:
+    store = Store(store_target)
     log = tmp_path / "dovecot.log"
     shutil.copy(SAMPLES / "file-orig-user.log", log)
     ingest_file(store, log, "monitor", TZ)
@@ -95,10 +96,10 @@ def test_last_login_dict(tmp_path: Path) -> None:
     assert found["hoant.stttt@example.gov.vn"].isoformat() == "2026-11-22T17:17:31+07:00"
 
 
-def test_follower_survives_rotation(tmp_path: Path) -> None:
+def test_follower_survives_rotation(tmp_path: Path, store_target: StoreTarget) -> None:
     from monitor.mailboxes.log_follower import follow_file_once
 
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(store_target)
     log = tmp_path / "dovecot.log"
     lines = (SAMPLES / "file-orig-user.log").read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:20]))

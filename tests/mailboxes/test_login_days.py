@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlite_utils
 
 from monitor.mailboxes.dovecot_log import LogClock, ingest_file, parse_events
@@ -16,7 +17,7 @@ from monitor.mailboxes.evaluate import WINDOW_DAYS, gather_facts, load_account_p
 from monitor.store import Store, open_database
 from monitor.store.migrations import apply_migrations
 from rules.accounts import check_sessions
-from tests.conftest import tables
+from tests.conftest import StoreTarget, store_target_for, tables
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROFILE = load_account_profile("dn-2022", trusted_networks=("10.1.0.0/16",))
@@ -56,19 +57,21 @@ def write_log(path: Path, seed: int = 7) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def with_mailboxes(store: Store) -> Store:
-    tables(store).table("mailboxes").insert_all(
-        {"address": u, "display_name": u, "unit": "stttt", "kind": "unit", "status": "active"} for u in USERS
+def with_mailboxes(target: StoreTarget) -> Store:
+    store = Store(target)
+    tables(target).insert(
+        "mailboxes", *({"address": u, "display_name": u, "unit": "stttt", "kind": "unit", "status": "active"} for u in USERS)
     )
     return store
 
 
-def days_table(store: Store) -> dict[tuple[str, str], tuple[object, ...]]:
+def days_table(target: StoreTarget) -> dict[tuple[str, str], tuple[object, ...]]:
     """login_days with each day's instants in order (batches append them in any order)."""
     out: dict[tuple[str, str], tuple[object, ...]] = {}
-    for day, user, logins, login_sources, failures, failure_sources, last_login, latest in tables(store).execute(
-        "select day, user, logins, login_sources, failures, failure_sources, last_login, latest from login_days"
-    ).fetchall():
+    for row in tables(target).rows(
+        'select day, "user", logins, login_sources, failures, failure_sources, last_login, latest from login_days'
+    ):
+        day, user, logins, login_sources, failures, failure_sources, last_login, latest = row.values()
         out[(day, user)] = (
             sorted(zip((logins or "").split(","), (login_sources or "").split(","), strict=True)),
             sorted(zip((failures or "").split(","), (failure_sources or "").split(","), strict=True)),
@@ -78,7 +81,7 @@ def days_table(store: Store) -> dict[tuple[str, str], tuple[object, ...]]:
     return out
 
 
-def per_event(store: Store, now: datetime) -> dict[str, dict[str, object]]:
+def per_event(target: StoreTarget, now: datetime) -> dict[str, dict[str, object]]:
     """What the account rules need, computed from every stored event (the way it was done before login_days)."""
     gap = timedelta(minutes=PROFILE.check_session_gap_minutes)
     recent = timedelta(minutes=max(PROFILE.failed_logins_window_minutes, PROFILE.networks_window_minutes))
@@ -87,9 +90,12 @@ def per_event(store: Store, now: datetime) -> dict[str, dict[str, object]]:
         lambda: {"last": None, "checks": {}, "sources": set(), "recent_logins": set(), "recent_failures": set()}
     )
     previous: dict[str, datetime] = {}
-    for user, time, kind, rip in tables(store).execute(
-        "select user, time, kind, rip from login_events where master = 0 and time <= ? order by time", [now.isoformat()]
-    ).fetchall():
+    for row in tables(target).rows(
+        # CAST: the flag is 0/1, whichever type the back end keeps it in
+        'select "user", time, kind, rip from login_events where CAST(master AS INTEGER) = 0 and time <= ? order by time',
+        [now.isoformat()],
+    ):
+        user, time, kind, rip = row.values()
         when, facts = datetime.fromisoformat(time), out[user]
         if now - when <= recent:
             facts["recent_logins" if kind == "login" else "recent_failures"].add((when, rip))  # type: ignore[attr-defined]
@@ -106,8 +112,8 @@ def per_event(store: Store, now: datetime) -> dict[str, dict[str, object]]:
     return out
 
 
-def assert_facts_match_events(store: Store, now: datetime) -> None:
-    expected = per_event(store, now)
+def assert_facts_match_events(target: StoreTarget, store: Store, now: datetime) -> None:
+    expected = per_event(target, now)
     boxes = gather_facts(store, now, TZ, PROFILE)
     assert len(boxes) == len(USERS)
     assert all(expected[b.address]["checks"] and expected[b.address]["sources"] for b in boxes)
@@ -121,34 +127,37 @@ def assert_facts_match_events(store: Store, now: datetime) -> None:
         assert {(f.time, f.rip) for f in box.recent_failures} == want["recent_failures"]
 
 
-def test_aggregate_equals_the_per_event_computation_across_restart_and_replay(tmp_path: Path) -> None:
+def test_aggregate_equals_the_per_event_computation_across_restart_and_replay(
+    tmp_path: Path, store_target: StoreTarget
+) -> None:
     log = tmp_path / "dovecot.log"
     write_log(log)
     content = log.read_bytes()
     log.write_bytes(content[: len(content) // 2 + 17])  # a restart in the middle of a line
-    store = with_mailboxes(Store(tmp_path / "db.sqlite3"))
+    store = with_mailboxes(store_target)
     first = ingest_file(store, log, "monitor", TZ)
     log.write_bytes(content)
     second = ingest_file(store, log, "monitor", TZ)
     assert first.new_events and second.new_events and not second.duplicates
-    recent = per_event(store, NOW).values()
+    recent = per_event(store_target, NOW).values()
     assert any(f["recent_logins"] for f in recent) and any(f["recent_failures"] for f in recent)
-    assert_facts_match_events(store, NOW)
-    assert_facts_match_events(store, NOW - timedelta(days=3, hours=5))  # a report as of an earlier day
+    assert_facts_match_events(store_target, store, NOW)
+    assert_facts_match_events(store_target, store, NOW - timedelta(days=3, hours=5))  # a report as of an earlier day
     # The same lines again, under another name and without a stored position: nothing changes.
-    before = days_table(store)
+    before = days_table(store_target)
     copy = tmp_path / "copy.log"
     shutil.copy(log, copy)
-    tables(store).table("log_positions").delete_where()
+    tables(store_target).execute("DELETE FROM log_positions")
     replay = ingest_file(store, copy, "monitor", TZ)
     assert replay.new_events == 0 and replay.duplicates == first.new_events + second.new_events
-    assert days_table(store) == before
+    assert days_table(store_target) == before
     # One pass over the whole file gives the same aggregate as two with a restart between them.
-    fresh = Store(tmp_path / "fresh.sqlite3")
-    ingest_file(fresh, log, "monitor", TZ)
+    fresh = store_target_for(tmp_path, "fresh")
+    ingest_file(Store(fresh), log, "monitor", TZ)
     assert days_table(fresh) == before
 
 
+@pytest.mark.sqlite_only  # an old SQLite schema upgraded in place
 def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     log = tmp_path / "dovecot.log"
     write_log(log, seed=11)
@@ -162,7 +171,7 @@ def test_migration_builds_login_days_from_stored_events(tmp_path: Path) -> None:
     )
     old.conn.commit()
     old.close()
-    migrated = Store(tmp_path / "old.sqlite3")
+    Store(tmp_path / "old.sqlite3")
     ingested = Store(tmp_path / "new.sqlite3")
     assert ingested.logins.record_events(events) == len(events)
-    assert days_table(migrated) == days_table(ingested) != {}
+    assert days_table(tmp_path / "old.sqlite3") == days_table(tmp_path / "new.sqlite3") != {}

@@ -28,7 +28,7 @@ from monitor.scanners.clamd import CHUNK, ClamdClient, ClamdUnavailable, parse_r
 from monitor.store import Store
 from rules.base import Action
 from rules.facts import AntivirusResult
-from tests.conftest import REPO, FilterFactory, write_config
+from tests.conftest import REPO, FilterFactory, store_target_for, write_config
 from tests.samples.make_samples import message
 
 PARTNER = "lanhdao@partner.gov.vn"
@@ -235,7 +235,7 @@ def test_eicar_attachment_is_rejected_with_the_clause(stack: MailStack, run_filt
     bounce = next(m for m in stack.delivered(HOANT) if "virus" in m.as_string()).as_string()
     assert "(virus, DN-2022 D13.2" in bounce
     assert not stack.delivered(VANPHONG)
-    (finding,) = [f for f in Store(proc.config.parent / "mailmon.sqlite3").messages.recent_findings() if f["rule"] == "virus"]
+    (finding,) = [f for f in Store(store_target_for(proc.config.parent)).messages.recent_findings() if f["rule"] == "virus"]
     assert finding["detail"] == CLAMD_EICAR_NAME
 
 
@@ -297,7 +297,7 @@ def test_over_stream_max_is_unscanned_not_a_pass(stack: MailStack, run_filter: F
     stack.send(big, PARTNER, [VANPHONG])
     stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 1, 30, "the tagged delivery")
     assert "virus-unscanned" in str(stack.delivered(VANPHONG)[0]["X-Mailmon-Finding"])
-    (finding,) = Store(proc.config.parent / "mailmon.sqlite3").messages.recent_findings()
+    (finding,) = Store(store_target_for(proc.config.parent)).messages.recent_findings()
     assert finding["rule"] == "virus-unscanned" and "StreamMaxLength (1 MiB)" in finding["detail"]
 
 

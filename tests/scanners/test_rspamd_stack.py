@@ -14,7 +14,7 @@ import pytest
 
 from mailstack import MailStack
 from mailstack.rspamd import GTUBE
-from tests.conftest import REPO, USERS, FilterProcess, write_config
+from tests.conftest import REPO, USERS, FilterProcess, store_target_for, write_config
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -98,7 +98,7 @@ def test_outbound_spam_is_quarantined_inbound_is_tagged(spam_stack: MailStack, t
         assert not [m for m in spam_stack.sink_messages() if "khach@gmail.com" in m.rcpt_tos]
         from monitor.store import Store
 
-        held = Store(tmp_path / "mailmon.sqlite3").quarantine.entries()
+        held = Store(store_target_for(tmp_path)).quarantine.entries()
         assert len(held) == 1 and "spam" in held[0]["reason"]
     finally:
         proc.stop()
@@ -168,7 +168,7 @@ def test_non_ascii_recipient_is_scored_through_the_filter(spam_stack: MailStack,
             client.sendmail(HOANT, [NON_ASCII], spam, mail_options=["SMTPUTF8"])
         from monitor.store import Store
 
-        held = Store(tmp_path / "mailmon.sqlite3").quarantine.entries()
+        held = Store(store_target_for(tmp_path)).quarantine.entries()
         assert len(held) == 1 and "GTUBE" in held[0]["reason"] and held[0]["rcpt_tos"] == [NON_ASCII]
         assert metric(port, 'mailmon_spam_unscored_total{outcome="passed"}') == 0
     finally:

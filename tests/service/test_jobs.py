@@ -15,7 +15,7 @@ from exporters.notify.outbox import outbox
 from monitor.config import Config, load_config
 from monitor.service.jobs import Jobs
 from monitor.store import AsyncStore, Concern, FindingRecord, MessageRecord, Store
-from tests.conftest import tables, write_config
+from tests.conftest import StoreTarget, store_target_for, tables, write_config
 
 HOANT = "hoant.stttt@example.gov.vn"
 
@@ -38,11 +38,11 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_job(config: Config, job: str) -> Metrics:
+def run_job(config: Config, target: StoreTarget, job: str) -> Metrics:
     metrics = Metrics(CollectorRegistry(), version="test")
 
     async def main() -> None:
-        store = AsyncStore(config.storage.database, name="batch")
+        store = AsyncStore(target, name="batch")
         await store.open()
         try:
             await getattr(Jobs(config, store, metrics), job)()
@@ -55,7 +55,7 @@ def run_job(config: Config, job: str) -> Metrics:
 
 def test_retention_deletes_old_records_quarantine_files_and_send_events(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path))
-    store = Store(config.storage.database)
+    store = Store(store_target_for(tmp_path))
     now = datetime.now(UTC)
     old, recent = now - timedelta(days=config.daemon.retention_days_findings + 1), now - timedelta(days=1)
     for i in range(3):
@@ -72,20 +72,21 @@ def test_retention_deletes_old_records_quarantine_files_and_send_events(tmp_path
     )
     store.close()
 
-    run_job(config, "retention")
+    run_job(config, store_target_for(tmp_path), "retention")
 
-    db = tables(config.storage.database)
-    assert [r["message_id"] for r in db["messages"].rows] == ["<new@x>"]
-    assert [r["message"] for r in db["findings"].rows] == [kept]
-    assert {r["message"] for r in db["concerns"].rows} == {kept}
-    assert db["send_events"].count == 0
+    db = tables(store_target_for(tmp_path))
+    assert db.rows("SELECT message_id FROM messages") == [{"message_id": "<new@x>"}]
+    assert db.rows("SELECT message FROM findings") == [{"message": kept}]
+    assert {r["message"] for r in db.rows("SELECT message FROM concerns")} == {kept}
+    assert db.count("send_events") == 0
     assert not files["q-old"].exists() and files["q-new"].exists()
-    assert {r["id"]: r["status"] for r in db["quarantine"].rows} == {"q-old": "deleted", "q-new": "held"}
+    statuses = db.rows("SELECT id, status FROM quarantine ORDER BY id")
+    assert statuses == [{"id": "q-new", "status": "held"}, {"id": "q-old", "status": "deleted"}]
 
 
 def test_a_sweep_that_cannot_start_marks_imap_down(tmp_path: Path) -> None:
     extra = f'[dovecot]\nmaster_password_file = "{tmp_path / "missing-secret"}"\n'
-    metrics = run_job(load_config(write_config(tmp_path, extra)), "sweep")
+    metrics = run_job(load_config(write_config(tmp_path, extra)), store_target_for(tmp_path), "sweep")
     registry = metrics.registry
     assert registry.get_sample_value("mailmon_sweeps_total", {"result": "failed"}) == 1
     assert registry.get_sample_value("mailmon_dependency_up", {"dependency": "imap"}) == 0
@@ -95,12 +96,13 @@ def test_alerts_with_the_relay_down_stay_in_the_outbox(tmp_path: Path) -> None:
     config = load_config(
         write_config(tmp_path, f'[alerts]\nrelay = "127.0.0.1:{closed_port()}"\nfallback_to = ["it@example.gov.vn"]\n')
     )
-    run_job(config, "alerts")  # the first run starts the cursor: history is not alerted
-    store = Store(config.storage.database)
+    target = store_target_for(tmp_path)
+    run_job(config, target, "alerts")  # the first run starts the cursor: history is not alerted
+    store = Store(target)
     record(store, datetime.now(UTC), "virus")
     store.close()
-    metrics = run_job(config, "alerts")
-    (mail,) = outbox(Store(config.storage.database))
+    metrics = run_job(config, target, "alerts")
+    (mail,) = outbox(Store(target))
     assert mail["status"] == "pending" and mail["attempts"] == 1 and "Connection refused" in mail["last_error"]
     assert mail["to_addrs"] == ["it@example.gov.vn"]  # stttt is not in this directory: the fallback
     assert metrics.registry.get_sample_value("mailmon_alert_mail_failures_total", {"kind": "alert"}) == 1

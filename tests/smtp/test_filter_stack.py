@@ -20,7 +20,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, FilterFactory, FilterProcess
+from tests.conftest import REPO, FilterFactory, FilterProcess, store_target_for
 from tests.samples.make_samples import PE, message
 
 pytestmark = pytest.mark.stack
@@ -31,7 +31,7 @@ VANPHONG = "vanphong@example.gov.vn"
 
 
 def store_of(proc: FilterProcess) -> Store:
-    return Store(proc.config.parent / "mailmon.sqlite3")
+    return Store(store_target_for(proc.config.parent))
 
 
 def with_id(msg: EmailMessage, token: str) -> EmailMessage:

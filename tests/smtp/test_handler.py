@@ -14,7 +14,6 @@ import email
 import email.policy
 import smtplib
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +38,7 @@ from monitor.smtp.handler import FilterHandler
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
 from monitor.store.pending import PendingWrites
-from tests.conftest import tables, write_config
+from tests.conftest import StoreTarget, WriteLock, store_target_for, tables, write_config
 from tests.samples.hostile_builders import many_parts
 from tests.samples.make_samples import PE, message
 
@@ -90,6 +89,7 @@ class Filter:
     port: int
     handler: FilterHandler
     store: Store  # a second connection, for the test's own reads
+    target: StoreTarget  # what both were opened with
     registry: CollectorRegistry
     relay: Relay
     controller: FilterController
@@ -157,13 +157,14 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Filter]]:
         if lock_timeout is not None:
             storage = config.storage.model_copy(update={"lock_timeout_seconds": lock_timeout})
             config = config.model_copy(update={"storage": storage})
-        mine = Store(config.storage.database)
+        target = store_target_for(tmp_path)  # the store write_config() names
+        mine = Store(target)
         mine.mailboxes.import_directory(*DIRECTORY)
         config.storage.spool_dir.mkdir(parents=True, exist_ok=True)
         config.storage.quarantine_dir.mkdir(parents=True, exist_ok=True)
         registry = CollectorRegistry()
         metrics = Metrics(registry, version="test")
-        store = AsyncStore(config.storage.database, lock_timeout=config.storage.lock_timeout_seconds)
+        store = AsyncStore(target, lock_timeout=config.storage.lock_timeout_seconds)
         pending = PendingWrites(store, metrics.store_pending, first_delay=0.05, max_delay=0.2)
         handler = FilterHandler(config, store, events=metrics, pending=pending)
         controller = FilterController(
@@ -176,7 +177,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Filter]]:
             enable_SMTPUTF8=True,
         )
         controller.start()
-        filt = Filter(port, handler, mine, registry, relay, controller, store)
+        filt = Filter(port, handler, mine, target, registry, relay, controller, store)
         filt.run(store.open())
         filt.relay_controller = relay_controller  # type: ignore[attr-defined]
         started.append(filt)
@@ -373,30 +374,30 @@ def test_inbound_findings_are_about_each_local_recipient(start: Callable[..., Fi
 class LockHolder(threading.Thread):
     """A second writer on its own connection: takes the write lock for ``hold`` seconds, again and again."""
 
-    def __init__(self, path: Path, hold: float, pause: float = 0.01) -> None:
+    def __init__(self, target: StoreTarget, hold: float, pause: float = 0.01) -> None:
         super().__init__(daemon=True)
-        self.path, self.hold, self.pause = path, hold, pause
+        self.target, self.hold, self.pause = target, hold, pause
         self.stop = threading.Event()
         self.locks = 0
 
     def run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        lock = WriteLock(self.target)
         try:
             while not self.stop.is_set():
-                conn.execute("BEGIN IMMEDIATE")
+                lock.acquire()
                 self.locks += 1
-                conn.execute("UPDATE units SET updated = ? WHERE unit = 'stttt'", (str(time.time()),))
+                lock.execute("UPDATE units SET updated = ? WHERE unit = 'stttt'", (str(time.time()),))
                 time.sleep(self.hold)
-                conn.execute("COMMIT")
+                lock.release()
                 time.sleep(self.pause)
         finally:
-            conn.close()
+            lock.close()
 
 
 def test_a_writer_holding_100_ms_locks_costs_no_record_and_no_451(start: Callable[..., Filter]) -> None:
-    """Every write waits for the lock (BEGIN IMMEDIATE) instead of failing at once with "database is locked"."""
+    """Every write waits for the lock instead of failing at once (SQLite: BEGIN IMMEDIATE, not "database is locked")."""
     filt = start()
-    holder = LockHolder(filt.store.path, hold=0.1)
+    holder = LockHolder(filt.target, hold=0.1)
     holder.start()
     answers: list[int] = []
     lock = threading.Lock()
@@ -434,7 +435,7 @@ def test_a_writer_holding_100_ms_locks_costs_no_record_and_no_451(start: Callabl
 def test_a_record_the_database_will_not_take_yet_waits_and_is_written_later(start: Callable[..., Filter]) -> None:
     """The lock held past the timeout: the message is delivered, its record waits (counted), then lands."""
     filt = start(lock_timeout=0.2)
-    holder = LockHolder(filt.store.path, hold=1.5, pause=0.5)
+    holder = LockHolder(filt.target, hold=1.5, pause=0.5)
     holder.start()
     try:
         wait_until(lambda: holder.locks > 0, "the second writer")
@@ -460,7 +461,7 @@ def test_a_message_that_breaks_its_worker_is_451_then_decided_and_451_store_if_i
     assert (first[0], first[1][:5]) == (451, "4.3.2")
     second = filt.send(poison, PARTNER, [VANPHONG])
     assert second[0] == 250 and "inspection-limit" in second[1]
-    holder = LockHolder(filt.store.path, hold=1.5, pause=0.5)
+    holder = LockHolder(filt.target, hold=1.5, pause=0.5)
     holder.start()
     try:
         wait_until(lambda: holder.locks > 0, "the second writer")
@@ -470,8 +471,8 @@ def test_a_message_that_breaks_its_worker_is_451_then_decided_and_451_store_if_i
         holder.join()
     assert (third[0], third[1][:5]) == (451, "4.3.0")
     assert filt.metric("mailmon_filter_fail_closed_total", reason="store") == 1
-    counts = tables(filt.store).execute("SELECT failures FROM worker_failures").fetchall()
-    assert counts == [(2,)]  # the first message's two failures; the third was not counted, so it comes back
+    counts = tables(filt.target).rows("SELECT failures FROM worker_failures")
+    assert counts == [{"failures": 2}]  # the first message's two failures; the third was not counted, so it comes back
     assert not filt.relay.received
 
 

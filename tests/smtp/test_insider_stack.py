@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from mailstack import MailStack
-from monitor.store import Store
-from tests.conftest import REPO, FilterFactory, tables
+from tests.conftest import REPO, FilterFactory, store_target_for, tables
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -43,10 +42,10 @@ def test_forged_authenticated_sender_holds_only_the_insider(stack: MailStack, ru
     reasons = [r.get("delay_reason", "") for q in stack.queue() for r in q["recipients"]]
     assert all("4.7.1" in r for r in reasons), reasons
 
-    store = Store(proc.config.parent / "mailmon.sqlite3")
-    held = [r["sender"] for r in tables(store).table("held_senders").rows_where("released_at is null")]
-    assert held == [INSIDER]
-    assert "messages in an hour" in next(iter(tables(store).table("held_senders").rows))["reason"]
+    target = store_target_for(proc.config.parent)
+    held = "SELECT sender FROM held_senders WHERE released_at IS NULL"
+    assert tables(target).rows(held) == [{"sender": INSIDER}]
+    assert "messages in an hour" in tables(target).value("SELECT reason FROM held_senders")
     listed = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "--config", str(proc.config), "senders", "list"],
         capture_output=True, text=True, cwd=REPO,
@@ -59,7 +58,7 @@ def test_forged_authenticated_sender_holds_only_the_insider(stack: MailStack, ru
     stack.send(insider_message(99), DIRECTOR, [PARTNER], login=INSIDER)
     stack.wait_until(lambda: len(stack.queue()) == 2, 60, "the insider's next message held too")
     assert len(to_partner()) == 61
-    assert [r["sender"] for r in tables(store).table("held_senders").rows_where("released_at is null")] == [INSIDER]
+    assert tables(target).rows(held) == [{"sender": INSIDER}]
 
 
 def test_the_login_comes_only_from_postfix_s_own_topmost_received() -> None:

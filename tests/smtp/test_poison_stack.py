@@ -7,7 +7,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import FilterFactory, tables
+from tests.conftest import FilterFactory, store_target_for, tables
 from tests.samples.hostile_builders import many_parts
 
 pytestmark = pytest.mark.stack
@@ -28,10 +28,11 @@ def test_a_message_that_outlives_its_worker_twice_is_quarantined_not_retried_for
     raw = many_parts(60_000).replace(b"Message-ID: <hostile@", b"Message-ID: <poison1@")
     stack.send(raw, PARTNER, [VANPHONG])
     stack.wait_until(lambda: "4.3.2" in deferred_reason(stack), 60, "the first 451 4.3.2 deferral")
-    store = Store(proc.config.parent / "mailmon.sqlite3")
-    (failure,) = tables(store).execute("SELECT key, failures, reason FROM worker_failures").fetchall()
-    assert failure[0].startswith("queue:") and failure[1] == 1
-    assert "its worker process was ended" in failure[2]
+    target = store_target_for(proc.config.parent)
+    store = Store(target)
+    (failure,) = tables(target).rows('SELECT "key", failures, reason FROM worker_failures')
+    assert failure["key"].startswith("queue:") and failure["failures"] == 1
+    assert "its worker process was ended" in failure["reason"]
     assert not store.quarantine.entries()
 
     stack.flush_queue()

@@ -12,7 +12,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, FilterFactory
+from tests.conftest import REPO, FilterFactory, store_target_for
 from tests.samples.make_samples import PE, message
 
 pytestmark = pytest.mark.stack
@@ -36,7 +36,7 @@ def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filte
     exe = message("tep chay", sender=PARTNER, to=VANPHONG, attachments=[("setup.exe", PE, "application/octet-stream")])
     stack.send(exe, PARTNER, [VANPHONG])
     stack.send(message("TỐI MẬT: kế hoạch", sender=PARTNER, to=VANPHONG), PARTNER, [VANPHONG])
-    store = Store(proc.config.parent / "mailmon.sqlite3")
+    store = Store(store_target_for(proc.config.parent))
     stack.wait_until(lambda: len(store.quarantine.entries(None)) == 2, 60, "a rejected copy and a held message")
     by_status = {r["status"]: r["id"] for r in store.quarantine.entries(None)}
     rejected, held = by_status["rejected"], by_status["held"]

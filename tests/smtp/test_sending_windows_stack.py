@@ -10,7 +10,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, FilterFactory
+from tests.conftest import REPO, FilterFactory, store_target_for
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -34,7 +34,7 @@ def test_burst_holds_the_sender_until_released(stack: MailStack, run_filter: Fil
     stack.wait_until(lambda: len(outside()) == 5 and len(stack.queue()) == 3, 60, "5 sent and 3 held in the queue")
     reasons = [r.get("delay_reason", "") for q in stack.queue() for r in q["recipients"]]
     assert all("4.7.1" in r for r in reasons), reasons
-    store = Store(proc.config.parent / "mailmon.sqlite3")
+    store = Store(store_target_for(proc.config.parent))
     spam = [f for f in store.messages.recent_findings() if f["rule"] == "spam"]
     assert spam and spam[0]["action"] == "hold" and "external recipients in an hour" in spam[0]["detail"]
     assert spam[0]["citation"].startswith("DN-2022 Đ13.3")

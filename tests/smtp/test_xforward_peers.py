@@ -9,7 +9,7 @@ import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import FilterFactory, FilterProcess
+from tests.conftest import FilterFactory, FilterProcess, store_target_for
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -19,7 +19,7 @@ HOANT = "hoant.stttt@example.gov.vn"
 
 
 def stored(proc: FilterProcess) -> list[dict[str, object]]:
-    return Store(proc.config.parent / "mailmon.sqlite3").messages.recent()
+    return Store(store_target_for(proc.config.parent)).messages.recent()
 
 
 def send_with_xforward(port: int, source: str, subject: str) -> tuple[bool, tuple[int, bytes]]:

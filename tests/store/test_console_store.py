@@ -1,31 +1,28 @@
-"""The console's queries over a real SQLite store: which units a message belongs to, pages by key,
+"""The console's queries over a real store: which units a message belongs to, pages by key,
 counts by unit, the mailboxes' last evaluation, sessions, sign-in attempts and the audit trail."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from monitor.store import Concern, FindingRecord, MessageRecord, Store
 from monitor.web.imap_signin import acceptable
 from rules.concerns import concerned_mailboxes
-from tests.conftest import tables
+from tests.conftest import StoreTarget, tables
 
 
-def store_with_units(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "db.sqlite3")
-    tables(store).table("units").insert_all(
-        [
-            {"unit": "a", "name": "Sở A", "it_contact": json.dumps(["IT.A@example.gov.vn"])},
-            {"unit": "b", "name": "Sở B", "it_contact": json.dumps(["it.b@example.gov.vn", "it.ab@example.gov.vn"])},
-            {"unit": "c", "name": "Sở C", "it_contact": json.dumps(["it.ab@example.gov.vn"])},
-        ]
+def store_with_units(target: StoreTarget) -> Store:
+    store = Store(target)
+    tables(target).insert(
+        "units",
+        {"unit": "a", "name": "Sở A", "it_contact": json.dumps(["IT.A@example.gov.vn"])},
+        {"unit": "b", "name": "Sở B", "it_contact": json.dumps(["it.b@example.gov.vn", "it.ab@example.gov.vn"])},
+        {"unit": "c", "name": "Sở C", "it_contact": json.dumps(["it.ab@example.gov.vn"])},
     )
-    tables(store).table("mailboxes").insert_all(
-        [
-            {"address": "x@example.gov.vn", "unit": "a", "kind": "personal", "status": "active"},
-            {"address": "y@example.gov.vn", "unit": "b", "kind": "personal", "status": "active"},
-        ]
+    tables(target).insert(
+        "mailboxes",
+        {"address": "x@example.gov.vn", "unit": "a", "kind": "personal", "status": "active"},
+        {"address": "y@example.gov.vn", "unit": "b", "kind": "personal", "status": "active"},
     )
     return store
 
@@ -36,15 +33,15 @@ def keep(store: Store, qid: str, time: str, mail_from: str, rcpts: list[str], st
     )
 
 
-def test_it_contacts_are_found_whatever_the_case(tmp_path: Path) -> None:
-    console = store_with_units(tmp_path).console
+def test_it_contacts_are_found_whatever_the_case(store_target: StoreTarget) -> None:
+    console = store_with_units(store_target).console
     assert console.contact_units("it.a@example.gov.vn") == ["a"]
     assert console.contact_units("It.AB@example.gov.vn") == ["b", "c"]
     assert console.contact_units("nobody@example.gov.vn") == []
 
 
-def test_a_message_belongs_to_the_units_of_its_local_sender_and_recipients(tmp_path: Path) -> None:
-    store = store_with_units(tmp_path)
+def test_a_message_belongs_to_the_units_of_its_local_sender_and_recipients(store_target: StoreTarget) -> None:
+    store = store_with_units(store_target)
     keep(store, "q1", "2026-11-01T00:00:01+00:00", "X@example.gov.vn", ["partner@gmail.com"])
     keep(store, "q2", "2026-11-01T00:00:02+00:00", "partner@gmail.com", ["y@example.gov.vn"])
     keep(store, "q3", "2026-11-01T00:00:03+00:00", "x@example.gov.vn", ["Y@example.gov.vn"])
@@ -61,8 +58,8 @@ def test_a_message_belongs_to_the_units_of_its_local_sender_and_recipients(tmp_p
     assert console.held_totals(None) == (4, 400)
 
 
-def test_the_quarantine_pages_by_time_and_id_with_filters(tmp_path: Path) -> None:
-    store = store_with_units(tmp_path)
+def test_the_quarantine_pages_by_time_and_id_with_filters(store_target: StoreTarget) -> None:
+    store = store_with_units(store_target)
     for i in range(7):
         keep(
             store,
@@ -94,15 +91,15 @@ def record(store: Store, mail_from: str, rcpts: list[str], direction: str, time:
     store.messages.record(message, [finding])
 
 
-def test_findings_count_for_each_unit_they_are_about(tmp_path: Path) -> None:
-    store = store_with_units(tmp_path)
+def test_findings_count_for_each_unit_they_are_about(store_target: StoreTarget) -> None:
+    store = store_with_units(store_target)
     record(store, "p@gmail.com", ["x@example.gov.vn", "y@example.gov.vn"], "inbound")  # about x (a) and y (b)
     record(store, "x@example.gov.vn", ["p@gmail.com"], "outbound")  # about its sender: a
     record(store, "p@gmail.com", ["q@gmail.com"], "relay")  # about no mailbox of ours: unit ""
     record(store, "z@example.gov.vn", ["p@gmail.com"], "outbound")  # z is not in the directory yet
     record(store, "x@example.gov.vn", ["p@gmail.com"], "outbound", "2026-10-01T00:00:00+00:00")
     # The directory learns z's unit before the count: a concern recorded without one takes today's.
-    tables(store).table("mailboxes").insert({"address": "z@example.gov.vn", "unit": "c", "kind": "personal"})
+    tables(store_target).insert("mailboxes", {"address": "z@example.gov.vn", "unit": "c", "kind": "personal"})
     console = store.console
     assert console.count_new_findings("+420 minutes", batch=3) == 3
     assert console.count_new_findings("+420 minutes", batch=3) == 2
@@ -123,8 +120,8 @@ def test_findings_count_for_each_unit_they_are_about(tmp_path: Path) -> None:
     assert console.finding_counts("2026-11-02", "2026-11-02", ["b"]) == {("2026-11-02", "b", rule): 2}
 
 
-def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -> None:
-    console = store_with_units(tmp_path).console
+def test_the_mailboxes_last_evaluation_replaces_the_one_before(store_target: StoreTarget) -> None:
+    console = store_with_units(store_target).console
 
     def row(address: str, unit: str, state: str, rules: list[str]) -> dict[str, object]:
         return {
@@ -160,8 +157,8 @@ def test_the_mailboxes_last_evaluation_replaces_the_one_before(tmp_path: Path) -
     assert console.mailbox_view_evaluated_at() == "2026-11-02T00:00:00+00:00"
 
 
-def test_sessions_attempts_and_the_audit_trail(tmp_path: Path) -> None:
-    records = store_with_units(tmp_path).console_sessions
+def test_sessions_attempts_and_the_audit_trail(store_target: StoreTarget) -> None:
+    records = store_with_units(store_target).console_sessions
     records.open_session("k1", "it.a@example.gov.vn", "t1", "2026-11-01T00:00:00+00:00", "10.0.0.1")
     records.open_session("k2", "it.b@example.gov.vn", "t2", "2026-11-01T05:00:00+00:00", "10.0.0.2")
     assert records.session("k1") is not None and records.session("k1").csrf == "t1"  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, USERS, FilterProcess, tables, write_config
+from tests.conftest import REPO, USERS, FilterProcess, store_target_for, tables, write_config
 from tests.samples.make_samples import PE, message
 
 CONTACT_A = "hoant.stttt@example.gov.vn"  # IT contact of so-a
@@ -57,7 +57,7 @@ class Console:
     extra: dict[str, str] = field(default_factory=dict)
 
     def store(self) -> Store:
-        return Store(self.config.parent / "mailmon.sqlite3")
+        return Store(store_target_for(self.config.parent))
 
     def restart(self) -> None:
         self.proc.stop()
@@ -133,7 +133,8 @@ def start_console(stack: MailStack, directory: Path) -> Console:
             else:
                 console.qid_b = entry["id"]
         # A sender of so-a held for its sending (what the sending windows write when one is exceeded).
-        tables(store).table("held_senders").insert(
+        tables(store_target_for(console.config.parent)).insert(
+            "held_senders",
             {
                 "sender": console.held_sender_a,
                 "since": "2026-01-01T00:00:00+00:00",
