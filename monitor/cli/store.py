@@ -13,8 +13,7 @@ from typing import Any
 
 from monitor.config import Config, ConfigError, postgres_url, read_secret
 from monitor.store import Store
-from monitor.store.connection import SqliteDatabase
-from monitor.store.copy import copy_store
+from monitor.store.copy import copy_sqlite_store
 
 
 def run(config: Config, args: Any) -> int:
@@ -34,15 +33,17 @@ def run(config: Config, args: Any) -> int:
         print("\n".join(exc.errors), file=sys.stderr)
         return 1
     started = time.monotonic()
-    Store(storage.database, lock_timeout=storage.lock_timeout_seconds).close()  # the source's schema up to date
-    source = SqliteDatabase(storage.database, storage.lock_timeout_seconds)
     target = Store(url, lock_timeout=storage.lock_timeout_seconds, password=password)  # migrated on open
     in_database = storage.quarantine_in != "files"  # PostgreSQL keeps the bytes unless told otherwise
     try:
-        with source.read():  # one snapshot of the source, whatever the service writes meanwhile
-            copied = copy_store(source, target.database, quarantine_in_database=in_database, progress=print)
+        copied = copy_sqlite_store(
+            storage.database,
+            target.database,
+            quarantine_in_database=in_database,
+            lock_timeout=storage.lock_timeout_seconds,
+            progress=print,
+        )
     finally:
-        source.close()
         target.close()
     short = [c for c in copied if c.target_rows < c.source_rows]
     rows = sum(c.source_rows for c in copied)

@@ -140,7 +140,7 @@ class Console:
         else:
             row = self._db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM (SELECT DISTINCT q.id, q.size "  # noqa: S608
-                f"FROM {_VISIBLE} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held')",
+                f"FROM {_visible(self._db)} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held')",
                 tuple(units),
             ).fetchone()
         return int(row[0]), int(row[1])
@@ -171,7 +171,7 @@ class Console:
         if units is not None:
             # From the unit's mailboxes to their entries (CROSS JOIN keeps that order): a unit's entries
             # are found through indexes, not by reading every entry newest first until 50 are the unit's.
-            source = _VISIBLE
+            source = _visible(self._db)
             clauses += [f"b.unit IN ({_marks(units)})"]
             args += list(units)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -329,8 +329,11 @@ class Console:
             )
 
 
-# The quarantine entries of a set of units (b.unit IN …): their mailboxes, then the entries from or to them.
-_VISIBLE = (
-    "mailboxes b CROSS JOIN quarantine_parties p ON p.address = b.address "
-    "CROSS JOIN quarantine q ON q.id = p.quarantine_id"
-)
+def _visible(db: Database) -> str:
+    """The quarantine entries of a set of units (b.unit IN …): their mailboxes, then the entries from or
+    to them. SQLite's CROSS JOIN keeps that order; PostgreSQL's planner chooses it from its statistics."""
+    join = "CROSS JOIN" if db.dialect == "sqlite" else "JOIN"
+    return (
+        f"mailboxes b {join} quarantine_parties p ON p.address = b.address "
+        f"{join} quarantine q ON q.id = p.quarantine_id"
+    )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.store.connection import Database, SqliteDatabase
+from monitor.store.migrations import apply_migrations
 
 SLICE = 5000
 _SKIPPED = ("_sqlite_migrations", "schema_migrations", "sqlite_sequence", "sqlite_stat1")
@@ -35,6 +36,25 @@ class TableCopy:
     table: str
     source_rows: int
     target_rows: int
+
+
+def copy_sqlite_store(
+    path: Path,
+    target: Database,
+    *,
+    quarantine_in_database: bool,
+    lock_timeout: float,
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[TableCopy]:
+    """Copy the SQLite store at ``path`` (brought up to date first) into ``target`` (migrated), from one
+    snapshot of it whatever writes meanwhile; returns the rows on each side."""
+    source = SqliteDatabase(path, lock_timeout)
+    try:
+        apply_migrations(source)
+        with source.read():
+            return copy_store(source, target, quarantine_in_database=quarantine_in_database, progress=progress)
+    finally:
+        source.close()
 
 
 def copy_store(

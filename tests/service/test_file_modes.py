@@ -49,6 +49,7 @@ def mailmon(config: Path, umask: int, *args: str) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.sqlite_only  # the database's own directory and files, made by the first command
 @pytest.mark.parametrize("umask", [0o000, 0o077])
 def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int) -> None:
     port = free_port()
