@@ -121,12 +121,20 @@ def send(ports: list[int], messages: list[bytes]) -> tuple[float, list[float], i
 
 
 def run_filter(
-    work: Path, label: str, names: list[str], workers: list[int], sink: int, url: str, messages: list[bytes]
+    work: Path,
+    label: str,
+    names: list[str],
+    workers: list[int],
+    sink: int,
+    url: str,
+    messages: list[bytes],
+    server: int | None = None,
 ) -> dict[str, float]:
+    """The nodes' numbers; CPU is the nodes' and, given its postmaster's pid, the database server's."""
     nodes = start_nodes(work, names, sink, workers, url)
     try:
         send([nodes[0][0]], messages[:20])  # warm up: workers started, store opened
-        pids = [p for _, proc in nodes for p in tree(proc.pid)]
+        pids = [p for _, proc in nodes for p in tree(proc.pid)] + (tree(server) if server is not None else [])
         cpu0 = cpu_seconds(pids)
         seconds, lat, errors = send([port for port, _ in nodes], messages)
         cpu = cpu_seconds(pids) - cpu0
@@ -289,6 +297,7 @@ def main() -> None:
             sink,
             cluster.url("filter"),
             messages,
+            int((cluster.data / "postmaster.pid").read_text().split()[0]),
         )
         with psycopg.connect(cluster.url("filter")) as conn:
             counts = conn.execute(
@@ -316,7 +325,8 @@ def main() -> None:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{'filter':<28} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>9} {'CPU ms/msg':>11} {'4xx':>5}")
+    print("\n(CPU: the nodes' processes and, for PostgreSQL, the database server's)")
+    print(f"{'filter':<28} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>9} {'CPU ms/msg':>11} {'4xx':>5}")
     for name, r in filt.items():
         print(
             f"{name:<28} {r['msgs_per_s']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:9.1f} "
