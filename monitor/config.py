@@ -332,6 +332,9 @@ class DaemonSection(_Section):
     digest_time: str = Field(default="07:30", pattern=r"^\d\d:\d\d$")
     retention_days_findings: int = Field(default=730, ge=1)
     retention_days_quarantine: int = Field(default=90, ge=1)
+    # Login events only keep a log that is read again from counting twice; the per-day summaries the
+    # account rules and reports read are kept as long as findings (retention_days_findings).
+    retention_days_login_events: int = Field(default=90, ge=45)
     drain_timeout_seconds: float = Field(default=60.0, gt=0)
     metrics_listen: HostPort = "127.0.0.1:9187"
 

@@ -110,6 +110,8 @@ class Jobs:
         removed = await self.store.call(lambda s: expire_quarantine(s, quarantine_cutoff))
         await self.store.call(lambda s: s.retention.delete_records_before(records_cutoff))
         await self.store.call(lambda s: s.retention.delete_send_events_before((now - SEND_EVENTS_KEPT).isoformat()))
+        events_cutoff = (now - timedelta(days=config.retention_days_login_events)).isoformat()
+        await self.store.call(lambda s: s.retention.delete_logins_before(events_cutoff, records_cutoff[:10]))
         log.info("retention: %d quarantined messages past %d days deleted", removed, config.retention_days_quarantine)
 
 

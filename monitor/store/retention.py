@@ -1,4 +1,5 @@
-"""Retention: old messages with their findings, and old sending events, deleted in small slices."""
+"""Retention: old messages with their findings, old login events and days, and old sending events, deleted
+in small slices."""
 
 from __future__ import annotations
 
@@ -31,15 +32,33 @@ class Retention:
             if len(ids) < SLICE:
                 return total
 
-    def delete_send_events_before(self, cutoff: str) -> int:
-        """Sending events before ``cutoff`` (the windows look back a day at most)."""
+    def delete_logins_before(self, events_cutoff: str, days_cutoff: str) -> tuple[int, int]:
+        """Login events before ``events_cutoff`` (they only keep a log read twice from counting twice;
+        no log goes back that far) and per-day summaries of days before ``days_cutoff`` (YYYY-MM-DD);
+        returns (events, days) deleted."""
+        events = self._sliced(
+            'DELETE FROM login_events WHERE id IN (SELECT id FROM login_events WHERE time < ? LIMIT ?)', events_cutoff
+        )
+        days = 0
+        while True:
+            with self._db.write():
+                keys = self._db.all('SELECT day, "user" FROM login_days WHERE day < ? LIMIT ?', (days_cutoff, SLICE))
+                self._db.executemany('DELETE FROM login_days WHERE day = ? AND "user" = ?', keys)
+            days += len(keys)
+            if len(keys) < SLICE:
+                return events, days
+
+    def _sliced(self, sql: str, cutoff: str) -> int:
         total = 0
         while True:
             with self._db.write():
-                deleted = self._db.execute(
-                    "DELETE FROM send_events WHERE id IN (SELECT id FROM send_events WHERE time < ? LIMIT ?)",
-                    (cutoff, SLICE),
-                ).rowcount
+                deleted = self._db.execute(sql, (cutoff, SLICE)).rowcount
             total += deleted
             if deleted < SLICE:
                 return total
+
+    def delete_send_events_before(self, cutoff: str) -> int:
+        """Sending events before ``cutoff`` (the windows look back a day at most)."""
+        return self._sliced(
+            "DELETE FROM send_events WHERE id IN (SELECT id FROM send_events WHERE time < ? LIMIT ?)", cutoff
+        )

@@ -233,3 +233,18 @@ def test_opening_a_current_store_writes_nothing(store_target: StoreTarget) -> No
             SqliteDatabase(store_target, 0.05).close()  # SQLite's connection on its own too
     finally:
         other.join()
+
+
+def test_retention_deletes_old_login_events_and_days_and_keeps_the_rest(store_target: StoreTarget) -> None:
+    store = Store(store_target)
+    events = [
+        (f"2026-0{m}-10T08:00:00+07:00", "a@example.gov.vn", "imap", "login", 1, "10.0.0.1", f"s{m}", 0)
+        for m in (1, 5, 9)
+    ]
+    assert store.logins.record_events(events) == 3
+    assert store.retention.delete_logins_before("2026-05-01", "2026-02-01") == (1, 1)
+    assert tables(store_target).count("login_events") == 2
+    days = [r["day"] for r in tables(store_target).rows("SELECT day FROM login_days ORDER BY day")]
+    assert days == ["2026-05-10", "2026-09-10"]
+    # The same log read again later counts the kept events once.
+    assert store.logins.record_events(events[1:]) == 0
