@@ -41,6 +41,6 @@ def test_a_message_that_outlives_its_worker_twice_is_quarantined_not_retried_for
     (entry,) = store.quarantine.entries()
     assert "inspection-limit" in entry["reason"]
     assert "its worker process was ended" in entry["reason"] and "2 attempts" in entry["reason"]
-    (finding,) = [f for f in store.messages.recent_findings() if f["queue_id"] == failure[0].removeprefix("queue:")]
+    (finding,) = [f for f in store.messages.recent_findings() if f["queue_id"] == failure["key"].removeprefix("queue:")]
     assert finding["rule"] == "inspection-limit"
     assert not [m for m in stack.delivered(VANPHONG) if "poison1" in str(m.get("Message-ID", ""))]
