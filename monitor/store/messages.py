@@ -99,7 +99,8 @@ class Messages:
     def concerns_of_message(self, message: int) -> list[tuple[int | None, str, str]]:
         """(finding id or None for the message itself, mailbox, unit) of one recorded message."""
         rows = self._db.all(
-            "SELECT finding, mailbox, unit FROM concerns WHERE message = ? ORDER BY finding, mailbox", (message,)
+            "SELECT finding, mailbox, unit FROM concerns WHERE message = ? ORDER BY coalesce(finding, 0), mailbox",
+            (message,),
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
