@@ -120,7 +120,9 @@ class JobRuns:
         now = now.astimezone(UTC)
         stamp, before = now.isoformat(timespec="seconds"), (now - every).isoformat(timespec="seconds")
         with self._db.write():
-            self._db.lock("job:" + name)
+            # Not "job:<name>": that key is the leadership lock itself, which this node's leadership
+            # connection holds for the whole session, so this transaction would wait for it forever.
+            self._db.lock("job_run:" + name)
             row = self._db.one("SELECT started FROM job_runs WHERE name = ?", (name,))
             if row is not None and str(row[0]) > before:
                 return False
