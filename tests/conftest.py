@@ -40,9 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO / "tests" / "samples"
 
 
-def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Path:
+def write_config(directory: Path, extra: str = "", quarantine_in: str | None = None, **filter_keys: object) -> Path:
     """A minimal valid config whose storage lives in ``directory``: its store is
-    ``store_target_for(directory)``, the SQLite file there or, on a PostgreSQL run, a schema of its own."""
+    ``store_target_for(directory)``, the SQLite file there or, on a PostgreSQL run, a schema of its own.
+    ``quarantine_in`` ("files" or "database") overrides where the back end keeps quarantined bytes."""
     lines = [
         "[organization]",
         'local_domains = ["example.gov.vn"]',
@@ -54,6 +55,8 @@ def write_config(directory: Path, extra: str = "", **filter_keys: object) -> Pat
     ]
     if ON_POSTGRES:
         lines.append(f'url = "{store_target_for(directory)}"')
+    if quarantine_in:
+        lines.append(f'quarantine_in = "{quarantine_in}"')
     lines.append("[filter]")
     for key, value in filter_keys.items():
         lines.append(f"{key} = {value!r}" if not isinstance(value, bool) else f"{key} = {str(value).lower()}")

@@ -140,7 +140,7 @@ class Console:
         else:
             row = self._db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM (SELECT DISTINCT q.id, q.size "  # noqa: S608
-                f"FROM {_visible(self._db)} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held')",
+                f"FROM {_visible(self._db)} WHERE b.unit IN ({_marks(units)}) AND q.status = 'held') AS held",
                 tuple(units),
             ).fetchone()
         return int(row[0]), int(row[1])

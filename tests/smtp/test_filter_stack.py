@@ -14,11 +14,11 @@ import subprocess
 import sys
 import threading
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
 from mailstack import MailStack
+from monitor.smtp.quarantine import Quarantine
 from monitor.store import Store
 from tests.conftest import REPO, FilterFactory, FilterProcess, store_target_for
 from tests.samples.make_samples import PE, message
@@ -104,7 +104,8 @@ def test_executable_is_rejected_and_bounced_with_the_clause(
     store = store_of(proc)
     assert [f["rule"] for f in store.messages.recent_findings()] == ["executable-attachment"]
     (copy,) = store.quarantine.entries("rejected")
-    assert Path(copy["path"]).stat().st_size > len(PE)
+    kept = Quarantine.read(store, copy)
+    assert kept is not None and len(kept) > len(PE)
 
 
 def test_before_queue_reject_reaches_the_client(stack: MailStack, run_filter: FilterFactory) -> None:
@@ -176,7 +177,7 @@ def test_quarantine_then_release(stack: MailStack, run_filter: FilterFactory) ->
     stack.wait_until(lambda: bool(store.quarantine.entries()), 30, "the quarantine entry")
     (entry,) = store.quarantine.entries()
     assert "inspection-limit" in entry["reason"]
-    stored = Path(entry["path"]).read_bytes()
+    stored = Quarantine.read(store, entry) or b""
     assert stored.split(b"\r\n\r\n", 1)[1] == raw.split(b"\r\n\r\n", 1)[1]
     stack.wait_until(lambda: not stack.queue(), 30, "Postfix to let go of it")
     assert deliveries(stack, VANPHONG, "quar1") == 0
@@ -279,7 +280,7 @@ def test_scan_past_its_deadline(stack: MailStack, run_filter: FilterFactory) -> 
 def test_internal_error_when_the_quarantine_cannot_be_written(
     stack: MailStack, run_filter: FilterFactory
 ) -> None:
-    proc = run_filter('[rules.executable-attachment]\naction = "quarantine"\n')
+    proc = run_filter('[rules.executable-attachment]\naction = "quarantine"\n', quarantine_in="files")
     quarantine_dir = proc.config.parent / "quarantine"
     quarantine_dir.rmdir()
     quarantine_dir.write_text("a file where the quarantine directory should be")

@@ -35,6 +35,7 @@ from monitor.config import load_config
 from monitor.mailboxes.calendar import Calendar
 from monitor.mailboxes.evaluate import load_account_profile
 from monitor.smtp.handler import FilterHandler
+from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, Store
 from monitor.store.pending import PendingWrites
@@ -235,7 +236,7 @@ def test_quarantined_mail_is_kept_and_answered_250(start: Callable[..., Filter])
     code, text = filt.send(msg, HOANT, [VANPHONG])
     assert code == 250 and text.startswith("2.7.0") and "classified-content" in text
     (entry,) = filt.store.quarantine.entries()
-    assert Path(entry["path"]).read_bytes() == msg.as_bytes() and entry["status"] == "held"
+    assert Quarantine.read(filt.store, entry) == msg.as_bytes() and entry["status"] == "held"
     assert not filt.relay.received
     assert records(filt)[0]["outcome"] == f"quarantined as {entry['id']}"
 
@@ -304,7 +305,7 @@ def test_reinjection_deferred_by_postfix_is_451_reinject(start: Callable[..., Fi
 
 
 def test_quarantine_that_cannot_be_written_is_451_store(start: Callable[..., Filter], tmp_path: Path) -> None:
-    filt = start()
+    filt = start(quarantine_in="files")
     quarantine = tmp_path / "quarantine"
     quarantine.rmdir()
     quarantine.write_text("a file where the quarantine directory should be")
