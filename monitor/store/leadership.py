@@ -78,7 +78,7 @@ class Leadership:
                 if name in self._held:
                     return True
                 row = conn.execute(
-                    "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':job:' || %s, 0))", (name,)
+                    "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':lead:' || %s, 0))", (name,)
                 ).fetchone()
             except Exception as exc:
                 log.warning("leadership: cannot reach the database: %s", exc)
@@ -94,7 +94,7 @@ class Leadership:
         with self._mutex:
             if name in self._held and self._conn is not None and not self._conn.broken:
                 self._conn.execute(
-                    "SELECT pg_advisory_unlock(hashtextextended(current_schema() || ':job:' || %s, 0))", (name,)
+                    "SELECT pg_advisory_unlock(hashtextextended(current_schema() || ':lead:' || %s, 0))", (name,)
                 )
             self._held.discard(name)
 
