@@ -249,7 +249,7 @@ class Daemon:
                     tz,
                     self.stop,
                     on_health=lambda ok: self.metrics.dependency_up("log_follower", ok),
-                    claim=lambda key: asyncio.to_thread(self.leadership.hold, key),
+                    claim=self._claim_log,
                     let_go=lambda key: asyncio.to_thread(self.leadership.let_go, key),
                 )
             )
@@ -271,6 +271,13 @@ class Daemon:
             await job()
 
         return run
+
+    async def _claim_log(self, key: str) -> bool:
+        """The log follower's turn: this node follows the log if it leads it (``log_follower`` in
+        ``mailmon_job_leader``)."""
+        leads = await asyncio.to_thread(self.leadership.hold, key)
+        self.metrics.job_leader("log_follower", leads)
+        return leads
 
     async def _take_over(self) -> None:
         """Ask for every job no node leads, every few seconds: a dead node's jobs move within a minute."""

@@ -35,7 +35,7 @@ HOANT = "hoant.stttt@example.gov.vn"
 VANPHONG = "vanphong@example.gov.vn"
 GIAMDOC = "giamdoc@example.gov.vn"  # logs in to Dovecot; nothing else touches this box here
 PARTNER = "lanhdao@partner.gov.vn"
-JOBS = {"sweep", "retention", "alerts", "digest"}  # what a node schedules with the console off
+JOBS = {"sweep", "retention", "alerts", "digest", "log_follower"}  # what a node leads with the console off
 DEADLINE = 60.0
 B_LATER = 20.0  # seconds between the two nodes' starts (see the test)
 # What the scheduler logs when the sweep's run (interval: 1 minute, config below) has come round and returned.
