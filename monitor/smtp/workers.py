@@ -109,7 +109,10 @@ class _Worker:
     def end(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.proc.kill()
-        self.proc.join(timeout=10)
+        for _ in range(3):  # a killed process is reaped at once, unless the machine is very busy
+            self.proc.join(timeout=10)
+            if self.proc.exitcode is not None:
+                break
         self.exitcode = self.proc.exitcode
         with contextlib.suppress(OSError):
             self.pipe.close()
