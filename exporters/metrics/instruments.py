@@ -89,6 +89,16 @@ class Metrics:
             "Records the filter made that wait for the database (it was locked); retried until written.",
             registry=registry,
         )
+        self.connections_open = Gauge(
+            "mailmon_filter_connections_open",
+            "Connections open to the SMTP filter now (Postfix opens at most its maxproc of them).",
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "mailmon_filter_connections_refused",
+            "Connections turned away with 421 because the filter had max_connections open already.",
+            registry=registry,
+        )
         self.sweeps = Counter("mailmon_sweeps", "Mailbox sweeps finished, by result.", ["result"], registry=registry)
         self.sweep_duration = Gauge(
             "mailmon_sweep_duration_seconds", "Duration of the last finished sweep.", registry=registry
@@ -136,6 +146,13 @@ class Metrics:
 
     def store_pending(self, count: int) -> None:
         self.store_pending_writes.set(count)
+
+    def watch_connections(self, count: Callable[[], int]) -> None:
+        """``mailmon_filter_connections_open`` is read from ``count`` at scrape time."""
+        self.connections_open.set_function(lambda: float(count()))
+
+    def connection_refused(self) -> None:
+        self.connections_refused.inc()
 
     # -- dependencies (reinject, clamd, rspamd, imap, log_follower) -----------------------------
     def job_leader(self, job: str, leads: bool) -> None:

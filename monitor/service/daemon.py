@@ -110,6 +110,8 @@ class Daemon:
             calendar_for(config.calendar),
             tz,
         )
+        self.metrics.watch_connections(lambda: len(self.connections))
+        self.connections.on_refused = self.metrics.connection_refused
         self.jobs = Jobs(config, self.batch_store, self.metrics)
         self.pending = PendingWrites(self.store, self.metrics.store_pending)
         self.handler = FilterHandler(config, self.store, events=self.metrics, pending=self.pending)

@@ -13,6 +13,7 @@ Postfix keeps what it did not hand over and sends it when the filter is back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 R421_BUSY = "421 4.7.0 Quá nhiều kết nối, thử lại sau / Too many connections, try again later"
@@ -33,10 +34,11 @@ class Connection(Protocol):
 class Connections:
     """Every open connection of one listener; ``limit`` of them at most."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_refused: Callable[[], None] = lambda: None) -> None:
         if limit < 1:
             raise ValueError("limit must be >= 1")
         self.limit = limit
+        self.on_refused = on_refused  # told of each connection turned away at the cap (a metric)
         self.stopping = False
         self.refused = 0  # connections turned away at the cap, since start
         self._open: set[Connection] = set()
@@ -50,6 +52,7 @@ class Connections:
         if self.stopping or len(self._open) >= self.limit:
             if not self.stopping:
                 self.refused += 1
+                self.on_refused()
             return False
         self._open.add(conn)
         return True

@@ -107,6 +107,9 @@ def record_some_events(metrics: Metrics) -> None:
     metrics.sweep_finished(3.5, ok=True, when=1_800_000_000.0)
     metrics.alert_sent("digest")
     metrics.alert_failed("alert")
+    metrics.job_leader("sweep", True)
+    metrics.watch_connections(lambda: 3)
+    metrics.connection_refused()
 
 
 @pytest.fixture
@@ -143,6 +146,9 @@ def test_counters_and_store_state_in_a_real_scrape(served: tuple[Served, Metrics
     assert s[("mailmon_build_info", (("version", "9.9.9"),))] == 1
     assert s[("mailmon_sweeps_total", (("result", "ok"),))] == 1
     assert s[("mailmon_sweep_last_success_timestamp_seconds", ())] == 1_800_000_000.0
+    assert s[("mailmon_job_leader", (("job", "sweep"),))] == 1
+    assert s[("mailmon_filter_connections_open", ())] == 3
+    assert s[("mailmon_filter_connections_refused_total", ())] == 1
     # Read from the store at scrape time.
     assert s[("mailmon_quarantine_messages", ())] == 2
     assert s[("mailmon_quarantine_bytes", ())] == 1500

@@ -176,6 +176,38 @@ def test_metrics_after_a_filtered_message(stack: MailStack, daemon: tuple[Filter
     assert "mailmon_build_info" in text and "mailmon_quarantine_messages" in text
 
 
+def test_connections_open_and_refused_at_the_cap_are_exported(
+    stack: MailStack, daemon: tuple[FilterProcess, Notify]
+) -> None:
+    """Past [filter] max_connections (100 by default) a client is told 421 4.7.0, and the metrics say so."""
+    import urllib.request
+
+    proc, notify = daemon
+    notify.wait_for("READY=1")
+    url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+
+    def scraped(name: str) -> float:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+    assert scraped("mailmon_filter_connections_refused_total") == 0
+    sockets: list[socket.socket] = []
+    turned_away = 0
+    try:
+        while turned_away < 3 and len(sockets) < 150:
+            s = socket.create_connection(("127.0.0.1", stack.ports.filter), timeout=30)
+            sockets.append(s)
+            if s.recv(200).startswith(b"421 4.7.0"):
+                turned_away += 1
+        assert turned_away == 3, f"no 421 after {len(sockets)} connections"
+        assert scraped("mailmon_filter_connections_open") == 100  # the cap, every one of them idle
+        assert scraped("mailmon_filter_connections_refused_total") == 3
+    finally:
+        for s in sockets:
+            s.close()
+    stack.wait_until(lambda: scraped("mailmon_filter_connections_open") == 0, 30, "the connections to close")
+
+
 def test_urgent_finding_alerts_the_it_contact(stack: MailStack, daemon: tuple[FilterProcess, Notify]) -> None:
     _, notify = daemon
     notify.wait_for("READY=1")
