@@ -38,10 +38,11 @@ from monitor.service.jobs import Jobs
 from monitor.service.sdnotify import notify, watchdog_interval
 from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
+from monitor.smtp.records import Recorder
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, open_leadership
 from monitor.store.files import is_spool_leftover, private_dir
-from monitor.store.pending import PendingWrites
+from monitor.store.pending import RECORDS_JOURNAL, PendingWrites
 from monitor.version import VERSION
 from monitor.web.server import ConsoleServer
 from monitor.web.summaries import COUNT_SECONDS
@@ -113,7 +114,12 @@ class Daemon:
         self.metrics.watch_connections(lambda: len(self.connections))
         self.connections.on_refused = self.metrics.connection_refused
         self.jobs = Jobs(config, self.batch_store, self.metrics)
-        self.pending = PendingWrites(self.store, self.metrics.store_pending)
+        # Records that wait for a locked database are kept on disk beside the spool; what an earlier
+        # run left there (it died, or stopped with the database still locked) is written first.
+        journal = config.storage.spool_dir / RECORDS_JOURNAL
+        self.pending = PendingWrites(self.store, self.metrics.store_pending, journal=journal)
+        if replayed := await self.pending.replay(Recorder.load):
+            log.warning("%d records kept on disk by an earlier run are written to the store", replayed)
         self.handler = FilterHandler(config, self.store, events=self.metrics, pending=self.pending)
         await self.handler.workers.warm_up(self.handler.settings, WARMUP_MESSAGE)
         # Everything built so far lives as long as the daemon: out of the collector's sight, a full

@@ -9,12 +9,13 @@ store, where alerts and reports read it. The message itself is already safe when
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from monitor.smtp.events import FilterEvents
 from monitor.store import AsyncStore, Concern, FindingRecord, MessageRecord, Store
 from monitor.store.pending import PendingWrites
+from monitor.store.records import dump_record, load_record
 from rules.base import Finding
 from rules.concerns import concerned_mailboxes
 from rules.facts import Domains
@@ -27,9 +28,7 @@ class Recorder:
         self.store, self.domains, self.events, self.pending = store, domains, events, pending
 
     def concerned(self, message: MessageRecord, named: tuple[str, ...] = ()) -> tuple[str, ...]:
-        return concerned_mailboxes(
-            message.mail_from, message.rcpt_tos, message.direction, self.domains.is_local, named
-        )
+        return concerned_mailboxes(message.mail_from, message.rcpt_tos, message.direction, self.domains.is_local, named)
 
     async def record(
         self,
@@ -64,14 +63,20 @@ class Recorder:
             unit = record.concerns[0].unit if record.concerns else ""
             self.events.finding(record.rule, record.action, unit or None)
 
-        def write(store: Store) -> None:
-            with store.transaction():
-                store.quarantine.link(kept, store.messages.record(message, records))
+        await self.pending.write(_writer(message, records, kept), _what(message), dump_record(message, records, kept))
 
-        await self.pending.write(
-            write,
-            f"the record of queue_id={message.queue_id} message_id={message.message_id} outcome={message.outcome}",
-        )
+    @staticmethod
+    def load(data: bytes) -> tuple[Callable[[Store], object], str]:
+        """A record kept on disk by ``PendingWrites``, back as a write; one already in the store (the
+        process died between writing it and removing its file) is not written again."""
+        message, records, kept = load_record(data)
+        write = _writer(message, records, kept)
+
+        def once(store: Store) -> None:
+            if not store.messages.recorded(message):
+                write(store)
+
+        return once, _what(message)
 
     async def _units_of(self, addresses: set[str]) -> dict[str, str]:
         if not addresses:
@@ -81,3 +86,15 @@ class Recorder:
         except Exception:
             log.exception("could not read the directory; the record says no unit")
             return {}
+
+
+def _writer(message: MessageRecord, records: Sequence[FindingRecord], kept: str | None) -> Callable[[Store], None]:
+    def write(store: Store) -> None:
+        with store.transaction():
+            store.quarantine.link(kept, store.messages.record(message, records))
+
+    return write
+
+
+def _what(message: MessageRecord) -> str:
+    return f"the record of queue_id={message.queue_id} message_id={message.message_id} outcome={message.outcome}"

@@ -84,6 +84,20 @@ class Messages:
                 self._concerns(message_pk, finding_pk, f.concerns)
         return message_pk
 
+    def recorded(self, message: MessageRecord, among_newest: int = 10_000) -> bool:
+        """Whether ``message`` (same time, queue id and Message-ID) is among the ``among_newest`` rows.
+
+        A record kept on disk while it waited may have been written just before the process died
+        (before its file was removed); replaying it then would count it twice. The look is bounded
+        to the newest rows, by primary key, so it costs the same on a table of any size.
+        """
+        row = self._db.one(
+            "SELECT count(*) FROM (SELECT time, queue_id, message_id FROM messages ORDER BY id DESC LIMIT ?) newest "
+            "WHERE time = ? AND queue_id = ? AND message_id = ?",
+            (among_newest, message.time, message.queue_id, message.message_id),
+        )
+        return bool(row and row[0])
+
     def _concerns(self, message: int, finding: int | None, concerns: Sequence[Concern]) -> None:
         if concerns:
             self._db.executemany(_INSERT_CONCERN, [(message, finding, c.mailbox, c.unit) for c in concerns])
