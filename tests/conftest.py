@@ -65,6 +65,22 @@ def write_config(directory: Path, extra: str = "", quarantine_in: str | None = N
     return path
 
 
+def mailmon(
+    config: Path, *args: str, env: dict[str, str] | None = None, umask: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One `mailmon --config CONFIG ARGS…` command as a real process (2 minutes at most); ``env``
+    replaces the environment, ``umask`` is set in the child before it starts."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
+    )
+
+
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return write_config(tmp_path)

@@ -5,22 +5,12 @@ starts the unit-handover one. Run as the real command, on a real store."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import StoreTarget, tables, write_config
+from tests.conftest import StoreTarget, mailmon, tables, write_config
 
 UNITS = "unit,name,parent,it_contact,head,head_since,box_holder,box_holder_since\n"
 
-
-def mailmon(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def directory(tmp_path: Path, config: Path, head: str, holder: str, since: str) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.store import Store
-from tests.conftest import REPO, StoreTarget, tables, write_config
+from tests.conftest import StoreTarget, mailmon, tables, write_config
 
 ESC_TITLE = "\x1b]0;pwned\x07"  # sets the terminal's title
 ESC_CLEAR = "\x1b[2J\x1b[H"  # clears the screen
@@ -22,12 +20,6 @@ HOSTILE = f"Báo cáo{ESC_TITLE}{ESC_CLEAR}\r{BIDI}fdp.exe{CSI_C1}"
 # Control characters other than newline and tab, C1 controls, bidirectional formatting characters.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
-
-def mailmon(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
-    )
 
 
 def test_every_command_escapes_what_senders_wrote(tmp_path: Path, store_target: StoreTarget) -> None:

@@ -8,8 +8,6 @@ import imaplib
 import json
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from mailstack import MailStack
 from monitor.config import load_config
 from monitor.mailboxes.sweep import BoxStatus, Poller
-from tests.conftest import REPO, write_config
+from tests.conftest import mailmon, write_config
 
 pytestmark = pytest.mark.stack
 
@@ -46,16 +44,6 @@ def config(stack: MailStack, tmp_path: Path) -> Path:
         f'managesieve = "127.0.0.1:{stack.ports.sieve}"\n'
     )
     return write_config(tmp_path, extra)
-
-
-def mailmon(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
 
 
 def test_sweep_reads_quota_unread_age_and_forwarding(stack: MailStack, config: Path, tmp_path: Path) -> None:

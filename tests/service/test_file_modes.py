@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ON_POSTGRES, REPO, write_config
+from tests.conftest import ON_POSTGRES, REPO, mailmon, write_config
 from tests.samples.make_samples import message
 
 HOANT = "hoant.stttt@example.gov.vn"
@@ -42,12 +42,6 @@ def config_under(base: Path, port: int) -> Path:
     return config
 
 
-def mailmon(config: Path, umask: int, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True, text=True, cwd=REPO, timeout=120, preexec_fn=lambda: os.umask(umask),
-    )
-
 
 @pytest.mark.sqlite_only  # the database's own directory and files, made by the first command
 @pytest.mark.parametrize("umask", [0o000, 0o077])
@@ -62,9 +56,9 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int) -> None:
     units.write_text("unit,name,parent,it_contact\nstttt,Sở TT&TT,,cntt@example.gov.vn\n")
     boxes = tmp_path / "mailboxes.csv"
     boxes.write_text("address,display_name,unit,kind,status,created_at,password_changed_at,quota_mb\n")
-    assert mailmon(config, umask, "directory", "import", str(units), str(boxes)).returncode == 0
+    assert mailmon(config, "directory", "import", str(units), str(boxes), umask=umask).returncode == 0
     report = tmp_path / "site" / "report.csv"
-    assert mailmon(config, umask, "report", "--period", "2026", "--format", "csv", "-o", str(report)).returncode == 0
+    assert mailmon(config, "report", "--period", "2026", "--format", "csv", "-o", str(report), umask=umask).returncode == 0
 
     # What was left in the spool: one leftover of ours, and files that are not the spool's.
     spool.mkdir(mode=0o700)

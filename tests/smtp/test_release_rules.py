@@ -4,15 +4,12 @@ and a reason, and every release is recorded with who and why. Through the real P
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, FilterFactory, store_target_for
+from tests.conftest import FilterFactory, mailmon, store_target_for
 from tests.samples.make_samples import PE, message
 
 pytestmark = pytest.mark.stack
@@ -21,14 +18,13 @@ PARTNER = "lanhdao@partner.gov.vn"
 VANPHONG = "vanphong@example.gov.vn"
 
 
-def mailmon(config: Path, *args: str, sudo_user: str = "") -> subprocess.CompletedProcess[str]:
+
+def as_user(sudo_user: str = "") -> dict[str, str]:
+    """The environment of a command run by ``sudo_user`` through sudo ('' for no sudo)."""
     env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
     if sudo_user:
         env["SUDO_USER"] = sudo_user
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
-    )
+    return env
 
 
 def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filter: FilterFactory) -> None:
@@ -41,19 +37,19 @@ def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filte
     by_status = {r["status"]: r["id"] for r in store.quarantine.entries(None)}
     rejected, held = by_status["rejected"], by_status["held"]
 
-    refused = mailmon(proc.config, "quarantine", "release", rejected)
+    refused = mailmon(proc.config, "quarantine", "release", rejected, env=as_user())
     assert refused.returncode == 1 and "--rejected-copy" in refused.stderr
-    no_reason = mailmon(proc.config, "quarantine", "release", rejected, "--rejected-copy")
+    no_reason = mailmon(proc.config, "quarantine", "release", rejected, "--rejected-copy", env=as_user())
     assert no_reason.returncode == 1 and "--reason" in no_reason.stderr
     assert store.quarantine.entry(rejected)["status"] == "rejected" and store.releases.of(rejected) == []
     assert not stack.delivered(VANPHONG)
 
     ok = mailmon(
         proc.config, "quarantine", "release", rejected, "--rejected-copy", "--reason", "đối tác gửi lại bản cài đặt",
-        sudo_user="nguyen.van.a",
+        env=as_user("nguyen.van.a"),
     )
     assert ok.returncode == 0, ok.stderr
-    assert mailmon(proc.config, "quarantine", "release", held).returncode == 0
+    assert mailmon(proc.config, "quarantine", "release", held, env=as_user()).returncode == 0
     stack.wait_until(lambda: len(stack.delivered(VANPHONG)) == 2, 30, "both released messages")
 
     [first] = store.releases.of(rejected)
@@ -62,6 +58,6 @@ def test_a_rejected_copy_needs_the_flag_and_a_reason(stack: MailStack, run_filte
     assert first["reply"].startswith("250")
     [second] = store.releases.of(held)
     assert second["was"] == "held" and second["who"]
-    again = mailmon(proc.config, "quarantine", "release", held)
+    again = mailmon(proc.config, "quarantine", "release", held, env=as_user())
     assert again.returncode == 1 and "released" in again.stderr
     assert len(stack.delivered(VANPHONG)) == 2

@@ -7,8 +7,6 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -16,7 +14,7 @@ from pathlib import Path
 
 from mailstack import MailStack
 from monitor.store import Store
-from tests.conftest import REPO, USERS, FilterProcess, store_target_for, tables, write_config
+from tests.conftest import USERS, FilterProcess, mailmon, store_target_for, tables, write_config
 from tests.samples.make_samples import PE, message
 
 CONTACT_A = "hoant.stttt@example.gov.vn"  # IT contact of so-a
@@ -33,16 +31,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
-
-def mailmon(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=True,
-    )
-    return done.stdout
 
 
 @dataclass
@@ -109,7 +97,8 @@ def start_console(stack: MailStack, directory: Path) -> Console:
         + "".join(f"{a},Cán bộ {a.split('@')[0]},{u},personal,active,2025-01-01,2026-01-01,1024\n" for a, u in rows),
         encoding="utf-8",
     )
-    mailmon(config, "directory", "import", str(units), str(boxes))
+    done = mailmon(config, "directory", "import", str(units), str(boxes))
+    assert done.returncode == 0, done.stderr
     proc = FilterProcess(config, stack.ports.filter, directory / "run.log", command="run")
     proc.start()
     wait_http(port)
