@@ -61,7 +61,8 @@ class Metrics:
         )
         self.job_leader_gauge = Gauge(
             "mailmon_job_leader",
-            "1 if this node runs the job (sweep, alerts, digest, retention, console counts), else 0: with a "
+            "1 if this node runs the job (sweep, alerts, digest, retention, console counts, mailbox_metrics: the "
+            "mailbox states on its /metrics), else 0: with a "
             "shared PostgreSQL store one node leads each job and another takes it over if that node dies.",
             ["job"],
             registry=registry,
@@ -184,9 +185,13 @@ class Metrics:
         calendar: Calendar,
         tz: ZoneInfo,
         cache_seconds: float = 60.0,
+        leads: Callable[[], bool] = lambda: True,
     ) -> StoreCollector:
-        """Export what the store holds (quarantine, outbox, mailbox states), read at scrape time."""
-        collector = StoreCollector(open_store, profile, calendar, tz, cache_seconds, lambda: self.last_sweep_success)
+        """Export what the store holds (quarantine, outbox, mailbox states), read at scrape time; the
+        mailbox states only while ``leads`` (one node of a shared store exports them)."""
+        collector = StoreCollector(
+            open_store, profile, calendar, tz, cache_seconds, lambda: self.last_sweep_success, leads=leads
+        )
         self.registry.register(collector)
         return collector
 
@@ -197,6 +202,10 @@ class StoreCollector(Collector):
     It opens its own short-lived connection in the scraping thread (``open_store``): SQLite in WAL mode
     lets it read while the service's store threads write, PostgreSQL always does, and no connection
     crosses threads.
+
+    The mailbox states are the same whichever node reads them; with several nodes on one store, each
+    exporting them would count every mailbox once per node in a dashboard's ``sum``, and each would
+    evaluate every mailbox. So only the node that leads ``mailbox_metrics`` (``leads``) exports them.
     """
 
     def __init__(
@@ -208,9 +217,10 @@ class StoreCollector(Collector):
         cache_seconds: float = 60.0,
         last_sweep: Callable[[], float] = lambda: 0.0,
         clock: Callable[[], float] = time.time,
+        leads: Callable[[], bool] = lambda: True,
     ) -> None:
         self.open_store, self.profile, self.calendar, self.tz = open_store, profile, calendar, tz
-        self.cache_seconds, self.last_sweep, self.clock = cache_seconds, last_sweep, clock
+        self.cache_seconds, self.last_sweep, self.clock, self.leads = cache_seconds, last_sweep, clock, leads
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Metric]] = (float("-inf"), [])
 
@@ -223,6 +233,9 @@ class StoreCollector(Collector):
             store = self.open_store()
             try:
                 families = self._read_store(store)
+                if not self.leads():
+                    self._cached = (float("-inf"), [])
+                    return families
                 at, cached = self._cached
                 if self.clock() - at >= self.cache_seconds:
                     cached = self._mailbox_state(store)

@@ -54,6 +54,8 @@ log = logging.getLogger("mailmon.daemon")
 TAKE_OVER_SECONDS = 10.0
 # A daily job that moves to another node midway does not run twice that day.
 ONCE_A_DAY = timedelta(hours=20)
+# Led like a job: the node that leads it exports the mailbox states (exporters/metrics/instruments.py).
+MAILBOX_METRICS = "mailbox_metrics"
 
 WARMUP_MESSAGE = b"From: a@b.c\r\nSubject: warm-up\r\n\r\nx\r\n"
 
@@ -79,6 +81,7 @@ class Daemon:
         self.connections = Connections(config.filter.max_connections)
         self.leadership = open_leadership(storage.target(), lock_timeout=timeout, password=password)
         self.led_jobs: list[str] = []
+        self.exports_mailboxes = False  # this node leads MAILBOX_METRICS (its /metrics has the mailbox states)
         self.leading: asyncio.Task[None] | None = None
         self.follower: asyncio.Task[None] | None = None
         self.started_at = datetime.now(UTC)
@@ -110,6 +113,7 @@ class Daemon:
             config.account_profile(),
             calendar_for(config.calendar),
             tz,
+            leads=lambda: self.exports_mailboxes,
         )
         self.metrics.watch_connections(lambda: len(self.connections))
         self.connections.on_refused = self.metrics.connection_refused
@@ -290,9 +294,11 @@ class Daemon:
     async def _take_over(self) -> None:
         """Ask for every job no node leads, every few seconds: a dead node's jobs move within a minute."""
         while not self.stop.is_set():
-            for name in self.led_jobs:
+            for name in [*self.led_jobs, MAILBOX_METRICS]:
                 leads = await asyncio.to_thread(self.leadership.hold, name)
                 self.metrics.job_leader(name, leads)
+                if name == MAILBOX_METRICS:
+                    self.exports_mailboxes = leads
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), TAKE_OVER_SECONDS)
 

@@ -181,6 +181,24 @@ def test_mailbox_state_is_cached_between_scrapes(tmp_path: Path) -> None:
     assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "departed"}) == 1
 
 
+def test_only_the_leading_node_exports_mailbox_states(tmp_path: Path) -> None:
+    """On a shared store every node would export the same mailboxes (a dashboard's sum would count them
+    once per node): a node that does not lead ``mailbox_metrics`` leaves them out, and does not evaluate."""
+    target = populated_store(tmp_path)
+    leads = [False]
+    collector = StoreCollector(
+        lambda: Store(target, migrate=False), load_account_profile("dn-2022"), Calendar(), TZ, 60, leads=lambda: leads[0]
+    )
+    registry = CollectorRegistry()
+    registry.register(collector)
+    assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) is None
+    assert registry.get_sample_value("mailmon_quarantine_messages") == 2  # the rest is exported by every node
+    leads[0] = True  # it took the lead over (the other node died)
+    assert registry.get_sample_value("mailmon_mailboxes", {"unit": "stttt", "state": "active"}) == 1
+    leads[0] = False
+    assert registry.get_sample_value("mailmon_mailboxes_over_quota", {"unit": "stttt"}) is None
+
+
 def test_server_answers_404_and_stops(served: tuple[Served, Metrics]) -> None:
     server, _ = served
     with pytest.raises(urllib.error.HTTPError) as err:

@@ -14,8 +14,6 @@ import re
 import signal
 import smtplib
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -26,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mailstack import MailStack
 from mailstack.postgres import PostgresCluster
-from tests.conftest import REPO, FilterProcess, tables
+from tests.conftest import FilterProcess, mailmon, tables
 from tests.samples.make_samples import message
 
 pytestmark = pytest.mark.stack
@@ -35,7 +33,7 @@ HOANT = "hoant.stttt@example.gov.vn"
 VANPHONG = "vanphong@example.gov.vn"
 GIAMDOC = "giamdoc@example.gov.vn"  # logs in to Dovecot; nothing else touches this box here
 PARTNER = "lanhdao@partner.gov.vn"
-JOBS = {"sweep", "retention", "alerts", "digest", "log_follower"}  # what a node leads with the console off
+JOBS = {"sweep", "retention", "alerts", "digest", "log_follower", "mailbox_metrics"}  # with the console off
 DEADLINE = 60.0
 B_LATER = 20.0  # seconds between the two nodes' starts (see the test)
 # What the scheduler logs when the sweep's run (interval: 1 minute, config below) has come round and returned.
@@ -108,6 +106,11 @@ class Node(FilterProcess):
             for sample in family.samples
         }
 
+    def families(self) -> set[str]:
+        """The metric families with at least one sample on this node's /metrics."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
+        return {family.name for family in text_string_to_metric_families(text) if family.samples}
+
     def follows_the_log(self) -> bool:
         return "leadership: this node now runs log:" in self.logs()
 
@@ -115,16 +118,6 @@ class Node(FilterProcess):
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
-
-
-def mailmon(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
 
 
 def send(port: int, subject: str, sender: str, to: str, body: str = "Kính gửi anh chị.\n") -> int:
@@ -236,6 +229,9 @@ def test_two_nodes_share_one_store(stack: MailStack, postgres_cluster: PostgresC
         # 3. Jobs once: one leader for each job over both nodes, one sweep in the first interval.
         leaders_a, leaders_b = a.leaders(), b.leaders()
         assert {job: leaders_a[job] + leaders_b[job] for job in JOBS} == dict.fromkeys(JOBS, 1.0)
+        # the mailbox states come from one node only, so a dashboard's sum counts each mailbox once
+        assert a.families() >= {"mailmon_mailboxes", "mailmon_quarantine_messages"}
+        assert "mailmon_mailboxes" not in b.families() and "mailmon_quarantine_messages" in b.families()
         stack.wait_until(lambda: "sweep: 1 mailboxes" in a.logs(), DEADLINE, "A's first sweep")
         first_sweep = db.value("SELECT started FROM job_runs WHERE name = 'sweep'")
         assert not b.follows_the_log()
