@@ -18,24 +18,19 @@ import errno
 import io
 import os
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
-from monitor.store.files import SPOOL_PREFIX, SPOOL_SUFFIX  # what the daemon may remove at start
+from monitor.store.files import (
+    SPOOL_PREFIX,  # with SPOOL_SUFFIX: the names the daemon may remove at start
+    SPOOL_SUFFIX,
+    fsync_dir,
+    write_durably,
+)
 
 DEFAULT_MEMORY_LIMIT = 2**20
 _COPY_CHUNK = 2**20
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or create inside ``directory`` durable (the entry lives in the directory)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -185,7 +180,7 @@ class Spool:
             raise ValueError("spool already persisted")
         dest = Path(dest)
         if self._buffer is not None:
-            self._write_atomically(dest, [self._buffer])
+            write_durably(dest, [self._buffer])
         else:
             src = self.to_file()
             self._close_writer()
@@ -195,30 +190,13 @@ class Spool:
                 if exc.errno != errno.EXDEV:  # another file system: copy instead of rename
                     raise
                 with src.open("rb") as f:
-                    self._write_atomically(dest, iter(lambda: f.read(_COPY_CHUNK), b""))
+                    write_durably(dest, iter(lambda: f.read(_COPY_CHUNK), b""))
                 src.unlink()
             else:
-                _fsync_dir(dest.parent)
+                fsync_dir(dest.parent)
         self._path = dest
         self._owned = False
         self._persisted = True
-
-    @staticmethod
-    def _write_atomically(dest: Path, chunks: Iterable[bytes | bytearray]) -> None:
-        """Write ``chunks`` to a temp file next to ``dest``, fsync, rename over it, fsync the dir."""
-        fd, name = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(dest.parent)
 
     # -- lifetime ----------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 SPOOL_PREFIX = "msg-"
@@ -53,3 +55,30 @@ def is_spool_leftover(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or create inside ``directory`` durable (the entry lives in the directory)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(dest: Path, chunks: Iterable[bytes | bytearray]) -> None:
+    """Write ``chunks`` to a 0600 temp file next to ``dest``, fsync, rename over it, fsync the dir:
+    ``dest`` is either whole on disk or absent, and no temp file is left behind on an error."""
+    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.store import AsyncStore, Store, is_locked
-from monitor.store.files import private_dir
+from monitor.store.files import private_dir, write_durably
 
 log = logging.getLogger("mailmon.store")
 
@@ -129,19 +128,7 @@ class PendingWrites:
         path = self.journal / name
         try:
             private_dir(self.journal)
-            partial = path.with_name("." + name)
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            partial.rename(path)
-            directory = os.open(self.journal, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            write_durably(path, [data])
         except OSError:
             log.exception("could not keep %s on disk: it waits in memory only", what)
             return None
