@@ -28,6 +28,19 @@ def a_record(n: int) -> tuple[MessageRecord, list[FindingRecord]]:
     return message, [finding]
 
 
+async def next_start(store_target: StoreTarget, journal: Path) -> int:
+    """What the daemon does at start: replay the journal, here until every kept record is written."""
+    store = AsyncStore(store_target, lock_timeout=5)
+    await store.open()
+    pending = PendingWrites(store, first_delay=0.02, max_delay=0.05, journal=journal)
+    replayed = await pending.replay(Recorder.load)
+    while len(pending):
+        await asyncio.sleep(0.02)
+    await pending.close()
+    await store.close()
+    return replayed
+
+
 def test_a_record_round_trips_through_its_file() -> None:
     message, findings = a_record(1)
     assert load_record(dump_record(message, findings, "q-1")) == (message, findings, "q-1")
@@ -68,20 +81,8 @@ def test_records_kept_through_a_stop_while_locked_are_written_at_the_next_start(
     assert stat.S_IMODE(journal.stat().st_mode) == 0o700
     assert Store(store_target).messages.recent() == []
 
-    async def next_start() -> tuple[int, list[dict[str, object]]]:
-        store = AsyncStore(store_target, lock_timeout=5)
-        await store.open()
-        pending = PendingWrites(store, first_delay=0.02, max_delay=0.05, journal=journal)
-        replayed = await pending.replay(Recorder.load)
-        while len(pending):
-            await asyncio.sleep(0.02)
-        await pending.close()
-        rows = await store.call(lambda s: s.messages.recent())
-        await store.close()
-        return replayed, rows
-
-    replayed, rows = asyncio.run(next_start())
-    assert replayed == 3 and list(journal.iterdir()) == []
+    assert asyncio.run(next_start(store_target, journal)) == 3 and list(journal.iterdir()) == []
+    rows = Store(store_target).messages.recent()
     assert [r["message_id"] for r in rows] == ["<m3@example.gov.vn>", "<m2@example.gov.vn>", "<m1@example.gov.vn>"]
     store = Store(store_target)
     (finding,) = [f for f in store.messages.recent_findings() if f["message_id"] == "<m2@example.gov.vn>"]
@@ -100,17 +101,6 @@ def test_a_record_already_written_is_not_written_twice_and_a_bad_file_is_set_asi
     (journal / "rec-00000000000000000001-00000000.json").write_bytes(dump_record(message, findings, None))
     (journal / "rec-00000000000000000002-00000000.json").write_bytes(b'{"message": {"nonsense": 1}}')
 
-    async def start() -> int:
-        async_store = AsyncStore(store_target, lock_timeout=5)
-        await async_store.open()
-        pending = PendingWrites(async_store, first_delay=0.02, max_delay=0.05, journal=journal)
-        replayed = await pending.replay(Recorder.load)
-        while len(pending):
-            await asyncio.sleep(0.02)
-        await pending.close()
-        await async_store.close()
-        return replayed
-
-    assert asyncio.run(start()) == 1
+    assert asyncio.run(next_start(store_target, journal)) == 1
     assert [r["message_id"] for r in store.messages.recent()] == ["<m7@example.gov.vn>"]  # once
     assert sorted(p.name for p in journal.iterdir()) == ["rec-00000000000000000002-00000000.json.failed"]
