@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailstack import MailStack
@@ -96,20 +97,23 @@ class Node(FilterProcess):
         super().__init__(config, port, config.parent / "run.log", command="run")
         self.name, self.metrics_port = name, metrics_port
 
+    def scrape(self) -> list[Metric]:
+        """This node's /metrics, parsed."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
+        return list(text_string_to_metric_families(text))
+
     def leaders(self) -> dict[str, float]:
         """``mailmon_job_leader`` by job, as this node's /metrics says."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
         return {
             sample.labels["job"]: sample.value
-            for family in text_string_to_metric_families(text)
+            for family in self.scrape()
             if family.name == "mailmon_job_leader"
             for sample in family.samples
         }
 
     def families(self) -> set[str]:
         """The metric families with at least one sample on this node's /metrics."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
-        return {family.name for family in text_string_to_metric_families(text) if family.samples}
+        return {family.name for family in self.scrape() if family.samples}
 
     def follows_the_log(self) -> bool:
         return "leadership: this node now runs log:" in self.logs()
