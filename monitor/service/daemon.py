@@ -41,7 +41,7 @@ from monitor.smtp.handler import FilterHandler
 from monitor.smtp.records import Recorder
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, open_leadership
-from monitor.store.files import is_spool_leftover, private_dir
+from monitor.store.files import is_spool_leftover, private_dir, remove_interrupted_writes
 from monitor.store.pending import RECORDS_JOURNAL, PendingWrites
 from monitor.version import VERSION
 from monitor.web.server import ConsoleServer
@@ -103,6 +103,11 @@ class Daemon:
         for stale in config.storage.spool_dir.iterdir():
             if is_spool_leftover(stale):
                 stale.unlink()
+        # A kill while a message was being copied into the quarantine leaves a temp file in the day's
+        # directory (that message was not acknowledged either): the two newest days are where it can be.
+        days = sorted(p for p in config.storage.quarantine_dir.iterdir() if p.is_dir() and not p.is_symlink())
+        for day in days[-2:]:
+            remove_interrupted_writes(day)
         await self.store.open()
         await self.batch_store.open()
         self.registry = CollectorRegistry()

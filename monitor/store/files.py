@@ -17,6 +17,7 @@ from pathlib import Path
 
 SPOOL_PREFIX = "msg-"
 SPOOL_SUFFIX = ".eml"
+WRITE_TMP_PREFIX = ".tmp-"  # ``write_durably``'s temp file, until it is renamed over its destination
 
 
 def private_umask() -> None:
@@ -46,15 +47,33 @@ def private_file(path: Path) -> None:
         path.chmod(0o600)
 
 
-def is_spool_leftover(path: Path) -> bool:
-    """A message file the spool created (``msg-*.eml``, a regular file of this user), and nothing else."""
-    if not (path.name.startswith(SPOOL_PREFIX) and path.name.endswith(SPOOL_SUFFIX)):
-        return False
+def _own_regular_file(path: Path) -> bool:
     try:
         st = path.lstat()
     except OSError:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def is_spool_leftover(path: Path) -> bool:
+    """A message file the spool created (``msg-*.eml``, a regular file of this user), and nothing else."""
+    return path.name.startswith(SPOOL_PREFIX) and path.name.endswith(SPOOL_SUFFIX) and _own_regular_file(path)
+
+
+def remove_interrupted_writes(directory: Path) -> int:
+    """Delete what a kill left of ``write_durably`` in ``directory``: its temp files (``.tmp-*``, regular
+    files of this user; nothing else is touched), never renamed, so never part of what was written.
+    How many went; a missing directory has none."""
+    removed = 0
+    try:
+        candidates = [p for p in directory.iterdir() if p.name.startswith(WRITE_TMP_PREFIX)]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for path in candidates:
+        if _own_regular_file(path):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def fsync_dir(directory: Path) -> None:
@@ -69,7 +88,7 @@ def fsync_dir(directory: Path) -> None:
 def write_durably(dest: Path, chunks: Iterable[bytes | bytearray]) -> None:
     """Write ``chunks`` to a 0600 temp file next to ``dest``, fsync, rename over it, fsync the dir:
     ``dest`` is either whole on disk or absent, and no temp file is left behind on an error."""
-    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+    fd, name = tempfile.mkstemp(prefix=WRITE_TMP_PREFIX, dir=dest.parent)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:

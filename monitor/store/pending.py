@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.store import AsyncStore, Store, is_locked
-from monitor.store.files import private_dir, write_durably
+from monitor.store.files import private_dir, remove_interrupted_writes, write_durably
 
 log = logging.getLogger("mailmon.store")
 
@@ -96,10 +96,13 @@ class PendingWrites:
         """Queue the writes an earlier run left in the journal, oldest first; how many there were.
 
         ``load`` turns a kept write's bytes back into (apply, what). A file it cannot read is renamed
-        ``*.failed`` and logged; the others are retried like any waiting write.
+        ``*.failed`` and logged; the others are retried like any waiting write. A file a kill caught
+        half-written (never renamed into the journal, so never kept) is removed.
         """
         if self.journal is None or not self.journal.is_dir():
             return 0
+        if interrupted := await asyncio.to_thread(remove_interrupted_writes, self.journal):
+            log.warning("%d record file(s) an earlier run did not finish writing were removed", interrupted)
         found = 0
         for path in sorted(self.journal.glob(f"{JOURNAL_PREFIX}*{JOURNAL_SUFFIX}")):
             try:

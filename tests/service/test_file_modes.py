@@ -1,5 +1,6 @@
 """Files: 0600 files and 0700 directories whatever the umask mailmon is started with (000 and 077),
-for the service and the commands; at start only the spool's own leftovers are removed."""
+for the service and the commands; at start only the spool's own leftovers (and copies into the
+quarantine that a kill interrupted) are removed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.store.files import private_dir
 from tests.conftest import ON_POSTGRES, REPO, mailmon, write_config
 from tests.samples.make_samples import message
 
@@ -65,6 +67,10 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int) -> None:
     (spool / "msg-leftover1.eml").write_bytes(b"From: a\r\n\r\nx\r\n")
     (spool / "important.conf").write_text("keep me\n")
     (spool / "msg-link.eml").symlink_to(spool / "important.conf")
+    # ... and in the quarantine, a copy a kill interrupted (a temp file never renamed to its .eml).
+    day = var / "lib" / "quarantine" / "20261206"
+    private_dir(day)
+    (day / ".tmp-interrupted").write_bytes(b"From: a\r\n")
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "--config", str(config), "filter"],
@@ -86,6 +92,7 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int) -> None:
         proc.wait(60)
 
     assert sorted(p.name for p in spool.iterdir()) == ["important.conf", "msg-link.eml"]
+    assert list(day.iterdir()) == []
     made_dirs = [var, var / "lib", spool, var / "lib" / "quarantine"]
     made_dirs += [p for p in (var / "lib" / "quarantine").rglob("*") if p.is_dir()]
     made_files = [p for p in (var / "lib").rglob("*") if p.is_file() and p.parent != spool] + [report]

@@ -93,6 +93,8 @@ def test_records_kept_through_a_stop_while_locked_are_written_at_the_next_start(
 def test_a_record_already_written_is_not_written_twice_and_a_bad_file_is_set_aside(
     store_target: StoreTarget, tmp_path: Path
 ) -> None:
+    """Also: what a kill left half-written (a temp file never renamed into the journal) is removed,
+    and nothing else in the journal is touched."""
     store = Store(store_target)
     message, findings = a_record(7)
     store.messages.record(message, findings)  # written, then the process died before removing the file
@@ -100,7 +102,12 @@ def test_a_record_already_written_is_not_written_twice_and_a_bad_file_is_set_asi
     journal.mkdir(mode=0o700)
     (journal / "rec-00000000000000000001-00000000.json").write_bytes(dump_record(message, findings, None))
     (journal / "rec-00000000000000000002-00000000.json").write_bytes(b'{"message": {"nonsense": 1}}')
+    (journal / ".tmp-k1ll3d").write_bytes(dump_record(*a_record(8), None)[:40])
+    (journal / ".tmp-a-directory").mkdir()
+    (journal / "notes.txt").write_text("the operator's")
 
     assert asyncio.run(next_start(store_target, journal)) == 1
     assert [r["message_id"] for r in store.messages.recent()] == ["<m7@example.gov.vn>"]  # once
-    assert sorted(p.name for p in journal.iterdir()) == ["rec-00000000000000000002-00000000.json.failed"]
+    assert sorted(p.name for p in journal.iterdir()) == [
+        ".tmp-a-directory", "notes.txt", "rec-00000000000000000002-00000000.json.failed",
+    ]  # fmt: skip
