@@ -38,10 +38,11 @@ from monitor.service.jobs import Jobs
 from monitor.service.sdnotify import notify, watchdog_interval
 from monitor.smtp.connections import Connections
 from monitor.smtp.handler import FilterHandler
+from monitor.smtp.quarantine import Quarantine
 from monitor.smtp.records import Recorder
 from monitor.smtp.server import FilterSMTP
 from monitor.store import AsyncStore, open_leadership
-from monitor.store.files import is_spool_leftover, private_dir, remove_interrupted_writes
+from monitor.store.files import private_dir, remove_spool_leftovers
 from monitor.store.pending import RECORDS_JOURNAL, PendingWrites
 from monitor.version import VERSION
 from monitor.web.server import ConsoleServer
@@ -98,16 +99,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         private_dir(config.storage.spool_dir)
         private_dir(config.storage.quarantine_dir)
-        # Spool files left by a crash belong to messages never acknowledged: Postfix still has them.
-        # Only the spool's own files go: a spool_dir pointed at the wrong directory loses nothing.
-        for stale in config.storage.spool_dir.iterdir():
-            if is_spool_leftover(stale):
-                stale.unlink()
-        # A kill while a message was being copied into the quarantine leaves a temp file in the day's
-        # directory (that message was not acknowledged either): the two newest days are where it can be.
-        days = sorted(p for p in config.storage.quarantine_dir.iterdir() if p.is_dir() and not p.is_symlink())
-        for day in days[-2:]:
-            remove_interrupted_writes(day)
+        # Spool files and half-made quarantine copies left by a crash belong to messages never
+        # acknowledged: Postfix still has them. Only mailmon's own files go: a spool_dir pointed at
+        # the wrong directory loses nothing.
+        remove_spool_leftovers(config.storage.spool_dir)
+        Quarantine.of(config).remove_interrupted_copies()
         await self.store.open()
         await self.batch_store.open()
         self.registry = CollectorRegistry()

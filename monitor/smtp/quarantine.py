@@ -22,7 +22,7 @@ from monitor.inspect.added_headers import field
 from monitor.smtp.reinject import reinject
 from monitor.smtp.spool import Spool
 from monitor.store import Store
-from monitor.store.files import private_dir
+from monitor.store.files import private_dir, remove_interrupted_writes
 
 
 def new_id() -> str:
@@ -52,6 +52,13 @@ class Quarantine:
 
     def path_for(self, qid: str) -> Path:
         return self.directory / qid[:8] / f"{qid}.eml"
+
+    def remove_interrupted_copies(self) -> int:
+        """What a kill left of a copy into the quarantine (the temp file of ``Spool.persist``, in its
+        day's directory; that message was not acknowledged, Postfix still has it): the two newest days
+        are where one can be. How many went."""
+        days = sorted(p for p in self.directory.iterdir() if p.is_dir() and not p.is_symlink())
+        return sum(remove_interrupted_writes(day) for day in days[-2:])
 
     def keep(self, spool: Spool, store: Store, meta: dict[str, Any]) -> str:
         """Persist the spooled message and index it; returns the quarantine id. Blocking."""

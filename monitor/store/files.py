@@ -47,33 +47,35 @@ def private_file(path: Path) -> None:
         path.chmod(0o600)
 
 
-def _own_regular_file(path: Path) -> bool:
+def remove_own_files(directory: Path, prefix: str, suffix: str = "") -> int:
+    """Delete the files named ``prefix*suffix`` in ``directory`` that are regular files of this user,
+    and nothing else (a symlink, a directory, another user's file stay); how many went. A missing
+    directory has none."""
     try:
-        st = path.lstat()
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
-
-
-def is_spool_leftover(path: Path) -> bool:
-    """A message file the spool created (``msg-*.eml``, a regular file of this user), and nothing else."""
-    return path.name.startswith(SPOOL_PREFIX) and path.name.endswith(SPOOL_SUFFIX) and _own_regular_file(path)
-
-
-def remove_interrupted_writes(directory: Path) -> int:
-    """Delete what a kill left of ``write_durably`` in ``directory``: its temp files (``.tmp-*``, regular
-    files of this user; nothing else is touched), never renamed, so never part of what was written.
-    How many went; a missing directory has none."""
-    removed = 0
-    try:
-        candidates = [p for p in directory.iterdir() if p.name.startswith(WRITE_TMP_PREFIX)]
+        candidates = [p for p in directory.iterdir() if p.name.startswith(prefix) and p.name.endswith(suffix)]
     except (FileNotFoundError, NotADirectoryError):
         return 0
+    removed = 0
     for path in candidates:
-        if _own_regular_file(path):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def remove_spool_leftovers(spool_dir: Path) -> int:
+    """Delete the message files a crash left in the spool (``msg-*.eml``), and nothing else there."""
+    return remove_own_files(spool_dir, SPOOL_PREFIX, SPOOL_SUFFIX)
+
+
+def remove_interrupted_writes(directory: Path) -> int:
+    """Delete what a kill left of ``write_durably`` in ``directory``: its temp files (``.tmp-*``), never
+    renamed, so never part of what was written."""
+    return remove_own_files(directory, WRITE_TMP_PREFIX)
 
 
 def fsync_dir(directory: Path) -> None:
