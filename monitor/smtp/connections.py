@@ -40,7 +40,6 @@ class Connections:
         self.limit = limit
         self.on_refused = on_refused  # told of each connection turned away at the cap (a metric)
         self.stopping = False
-        self.refused = 0  # connections turned away at the cap, since start
         self._open: set[Connection] = set()
         self._changed = asyncio.Event()
 
@@ -51,7 +50,6 @@ class Connections:
         """Register a new connection; False when it must be turned away (cap reached, or stopping)."""
         if self.stopping or len(self._open) >= self.limit:
             if not self.stopping:
-                self.refused += 1
                 self.on_refused()
             return False
         self._open.add(conn)
